@@ -1,0 +1,70 @@
+"""Fixtures every test may use: one user per role, customers, API clients, Redis cleanup."""
+
+from collections.abc import Iterator
+
+import pytest
+from django.conf import settings
+from django_redis import get_redis_connection
+from rest_framework.test import APIClient
+
+from crm.models import Customer
+from crm.tests.factories import CustomerFactory
+from hosting.tests.factories import SiteFactory
+from mining_platform.core.choices import Role
+from mining_platform.core.models import User
+from mining_platform.core.tests.factories import UserFactory
+
+
+@pytest.fixture(autouse=True)
+def _redis_cleanup() -> Iterator[None]:
+    """Deletes this test worker's Redis keys (cache, locks, channel layer) after each test."""
+    yield
+    conn = get_redis_connection("default")
+    keys = list(conn.scan_iter(match=f"{settings.REDIS_KEY_PREFIX}*", count=1000))
+    if keys:
+        conn.delete(*keys)
+
+
+@pytest.fixture
+def customer(db: None) -> Customer:
+    return CustomerFactory.create(name="Acme Hashing")
+
+
+@pytest.fixture
+def other_customer(db: None) -> Customer:
+    return CustomerFactory.create(name="Other Hashing")
+
+
+@pytest.fixture
+def owner_user(db: None) -> User:
+    return UserFactory.create(role=Role.OWNER, is_superuser=True)
+
+
+@pytest.fixture
+def admin_user(db: None) -> User:
+    return UserFactory.create(role=Role.ADMIN)
+
+
+@pytest.fixture
+def host_user(db: None) -> User:
+    return UserFactory.create(role=Role.HOST)
+
+
+@pytest.fixture
+def client_user(customer: Customer) -> User:
+    return UserFactory.create(role=Role.CLIENT, customer=customer)
+
+
+@pytest.fixture
+def role_users(owner_user: User, admin_user: User, host_user: User, client_user: User) -> dict[str, User]:
+    return {Role.OWNER: owner_user, Role.ADMIN: admin_user, Role.HOST: host_user, Role.CLIENT: client_user}
+
+
+@pytest.fixture
+def api_client() -> APIClient:
+    return APIClient()
+
+
+@pytest.fixture
+def site(db: None) -> object:
+    return SiteFactory.create()

@@ -1,0 +1,14 @@
+from django.urls import include, path
+from rest_framework.routers import SimpleRouter
+
+from . import views
+
+app_name = "hosting"
+
+router = SimpleRouter()
+router.register("sites", views.SiteViewSet, basename="site-api")
+
+urlpatterns = [
+    path("hosting/sites/", views.site_list, name="site-list"),
+    path("api/v1/hosting/", include(router.urls)),
+]

@@ -1,0 +1,10 @@
+from django.apps import AppConfig
+
+
+class CoreConfig(AppConfig):
+    """Accounts, roles, API keys and the shared core every module stands on."""
+
+    name = "mining_platform.core"
+    label = "core"
+    verbose_name = "Accounts and access"
+    default_auto_field = "django.db.models.BigAutoField"

@@ -1,0 +1,7 @@
+"""Periodic jobs of the core, written to django-celery-beat by `sync_periodic_tasks`."""
+
+from .periodic import PeriodicJob
+
+SCHEDULES = [
+    PeriodicJob(name="core.liveness_beacon", task="core.liveness_beacon", every_seconds=30),
+]
