@@ -1,5 +1,6 @@
 """Fixtures every test may use: one user per role, customers, API clients, Redis cleanup."""
 
+import os
 from collections.abc import Iterator
 
 import pytest
@@ -13,6 +14,14 @@ from hosting.tests.factories import SiteFactory
 from mining_platform.core.choices import Role
 from mining_platform.core.models import User
 from mining_platform.core.tests.factories import UserFactory
+
+
+@pytest.fixture(scope="session")
+def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: None) -> None:
+    """Each pytest run gets its own test database, so two runs on one machine never drop each other's."""
+    for db in settings.DATABASES.values():
+        test = db.setdefault("TEST", {})
+        test["NAME"] = f"{test.get('NAME') or 'test_' + db['NAME']}_{os.getpid()}"
 
 
 @pytest.fixture(autouse=True)

@@ -10,14 +10,13 @@ os.environ.setdefault("DJANGO_SETTINGS_MODULE", "mining_platform.settings.base")
 django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
-from channels.security.websocket import AllowedHostsOriginValidator  # noqa: E402
 
-from mining_platform.core.realtime_auth import WebsocketAuthMiddleware  # noqa: E402
+from mining_platform.core.realtime_auth import WebsocketAuthMiddleware, browser_origin_validator  # noqa: E402
 from mining_platform.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
         "http": django_asgi_app,
-        "websocket": AllowedHostsOriginValidator(WebsocketAuthMiddleware(URLRouter(websocket_urlpatterns))),
+        "websocket": browser_origin_validator(WebsocketAuthMiddleware(URLRouter(websocket_urlpatterns))),
     }
 )

@@ -31,7 +31,10 @@ def outbox_publish(
     if "." not in event_type:
         raise InvalidInputError(fields={"event_type": ["use <entity>.<past verb>, e.g. invoice.issued"]})
     # Round-trip through JSON now, so a payload that cannot be stored fails here and not at commit.
-    clean_payload = json.loads(json.dumps(dict(payload), cls=DjangoJSONEncoder))
+    try:
+        clean_payload = json.loads(json.dumps(dict(payload), cls=DjangoJSONEncoder))
+    except TypeError as exc:
+        raise InvalidInputError(fields={"payload": [f"not JSON-serialisable: {exc}"]}) from exc
     at = now or timezone.now()
     return OutboxEvent.objects.create(
         event_type=event_type,

@@ -8,3 +8,7 @@ class CoreConfig(AppConfig):
     label = "core"
     verbose_name = "Accounts and access"
     default_auto_field = "django.db.models.BigAutoField"
+
+    def ready(self) -> None:
+        # Registers the API-key scheme with drf-spectacular (extensions register on import).
+        from .api import schema  # noqa: F401

@@ -3,6 +3,7 @@
 from typing import TYPE_CHECKING
 
 from rest_framework.request import Request
+from rest_framework.settings import api_settings
 from rest_framework.throttling import SimpleRateThrottle
 
 from mining_platform.core.models import ApiKey
@@ -11,7 +12,15 @@ if TYPE_CHECKING:
     from rest_framework.views import APIView
 
 
-class ApiKeyRateThrottle(SimpleRateThrottle):
+class _SettingsRateThrottle(SimpleRateThrottle):
+    """Reads its rate from the settings on each request (DRF binds them once at import)."""
+
+    def get_rate(self) -> str | None:
+        rate = api_settings.DEFAULT_THROTTLE_RATES.get(self.scope or "")
+        return None if rate is None else str(rate)
+
+
+class ApiKeyRateThrottle(_SettingsRateThrottle):
     scope = "api_key"
 
     def get_cache_key(self, request: Request, view: "APIView") -> str | None:
@@ -20,7 +29,7 @@ class ApiKeyRateThrottle(SimpleRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": request.auth.prefix}
 
 
-class SessionUserRateThrottle(SimpleRateThrottle):
+class SessionUserRateThrottle(_SettingsRateThrottle):
     scope = "user"
 
     def get_cache_key(self, request: Request, view: "APIView") -> str | None:
@@ -29,7 +38,7 @@ class SessionUserRateThrottle(SimpleRateThrottle):
         return self.cache_format % {"scope": self.scope, "ident": request.user.pk}
 
 
-class AnonIpRateThrottle(SimpleRateThrottle):
+class AnonIpRateThrottle(_SettingsRateThrottle):
     scope = "anon"
 
     def get_cache_key(self, request: Request, view: "APIView") -> str | None:

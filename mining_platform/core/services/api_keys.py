@@ -39,7 +39,7 @@ def _parse(raw_key: str) -> tuple[str, str]:
     return prefix, secret
 
 
-@transaction.atomic(durable=True)
+@transaction.atomic  # not durable: the admin calls it inside its own change-form transaction
 def api_key_issue(
     *, owner: User, name: str, scopes: Iterable[str], expires_at: datetime | None, now: datetime
 ) -> IssuedApiKey:
@@ -85,7 +85,7 @@ def api_key_authenticate(*, raw_key: str, now: datetime) -> ApiKey:
     return api_key
 
 
-@transaction.atomic(durable=True)
+@transaction.atomic  # not durable: admin actions may run inside a transaction
 def api_key_revoke(*, api_key_id: int, now: datetime) -> ApiKey:
     """Revoke a key; revoking twice keeps the first revocation time."""
     api_key = ApiKey.objects.select_for_update().filter(pk=api_key_id).first()
