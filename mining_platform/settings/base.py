@@ -22,6 +22,9 @@ DEV_SECRET_KEY = "dev-insecure-change-me"  # noqa: S105
 SECRET_KEY = env.str("DJANGO_SECRET_KEY", default=DEV_SECRET_KEY)
 DEBUG = env.bool("DJANGO_DEBUG", default=True)
 ALLOWED_HOSTS: list[str] = env.list("DJANGO_ALLOWED_HOSTS", default=["localhost", "127.0.0.1", "[::1]"])
+# HTTPS hardening that production.py switches on (read here so every variable lives in one file).
+PRODUCTION_HSTS_SECONDS = env.int("DJANGO_SECURE_HSTS_SECONDS", default=31536000)
+PRODUCTION_SSL_REDIRECT = env.bool("DJANGO_SECURE_SSL_REDIRECT", default=True)
 CSRF_TRUSTED_ORIGINS: list[str] = env.list("DJANGO_CSRF_TRUSTED_ORIGINS", default=[])
 PLATFORM_VERSION = __version__
 SITE_NAME = env.str("SITE_NAME", default="Mining Operations Platform")
@@ -148,7 +151,9 @@ ACCOUNT_RATE_LIMITS = {
 }
 ACCOUNT_EMAIL_SUBJECT_PREFIX = f"[{SITE_NAME}] "
 
-EMAIL_BACKEND = env.str("EMAIL_BACKEND", default="django.core.mail.backends.console.EmailBackend")
+# Unset: the console in development, SMTP in production (production.py).
+EMAIL_BACKEND_FROM_ENV = env.str("EMAIL_BACKEND", default="")
+EMAIL_BACKEND = EMAIL_BACKEND_FROM_ENV or "django.core.mail.backends.console.EmailBackend"
 EMAIL_FILE_PATH = env.str("EMAIL_FILE_PATH", default=str(BASE_DIR / "var" / "mail"))
 EMAIL_HOST = env.str("EMAIL_HOST", default="localhost")
 EMAIL_PORT = env.int("EMAIL_PORT", default=25)
@@ -231,8 +236,6 @@ CELERY_BROKER_CONNECTION_RETRY_ON_STARTUP = True
 CELERY_BEAT_SCHEDULER = "django_celery_beat.schedulers:DatabaseScheduler"
 CELERY_TIMEZONE = TIME_ZONE
 CELERY_TASK_EAGER_PROPAGATES = True
-
-FLOWER_URL = env.str("FLOWER_URL", default="http://127.0.0.1:5555/")
 
 # A worker or beat whose last sign of life is older than this is reported down by /healthz.
 HEALTH_LIVENESS_MAX_AGE_SECONDS = env.int("HEALTH_LIVENESS_MAX_AGE_SECONDS", default=90)
