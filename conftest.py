@@ -1,9 +1,11 @@
 """Fixtures every test may use: one user per role, customers, API clients, Redis cleanup."""
 
+import logging
 import os
 from collections.abc import Iterator
 
 import pytest
+from celery.contrib.testing.worker import start_worker
 from django.conf import settings
 from django_redis import get_redis_connection
 from rest_framework.test import APIClient
@@ -11,6 +13,7 @@ from rest_framework.test import APIClient
 from crm.models import Customer
 from crm.tests.factories import CustomerFactory
 from hosting.tests.factories import SiteFactory
+from mining_platform.celery import app as celery_app
 from mining_platform.core.choices import Role
 from mining_platform.core.models import User
 from mining_platform.core.tests.factories import UserFactory
@@ -77,3 +80,17 @@ def api_client() -> APIClient:
 @pytest.fixture
 def site(db: None) -> object:
     return SiteFactory.create()
+
+
+@pytest.fixture
+def celery_worker_thread() -> Iterator[None]:
+    """A real Celery worker (solo pool, in a thread) on the test broker; tasks go through Redis."""
+    eager = celery_app.conf.task_always_eager
+    root_level = logging.getLogger().level  # start_worker lowers the root logger to its own level
+    celery_app.conf.task_always_eager = False
+    try:
+        with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
+            yield
+    finally:
+        celery_app.conf.task_always_eager = eager
+        logging.getLogger().setLevel(root_level)

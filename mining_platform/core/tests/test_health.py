@@ -1,22 +1,12 @@
 import re
-from collections.abc import Iterator
 from datetime import timedelta
 
 import pytest
-from celery.contrib.testing.worker import start_worker
 from django.test import Client
 from django.utils import timezone
 
-from mining_platform.celery import app as celery_app
 from mining_platform.core.liveness import beat_liveness_record
 from mining_platform.core.tasks import liveness_beacon_task
-
-
-@pytest.fixture
-def running_worker() -> Iterator[None]:
-    """A real Celery worker thread consuming from the test broker (Redis database 15)."""
-    with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=10):
-        yield
 
 
 @pytest.mark.django_db
@@ -34,7 +24,7 @@ def test_healthz_reports_503_naming_the_parts_that_are_down() -> None:
 
 
 @pytest.mark.django_db(transaction=True)
-def test_healthz_reports_200_when_worker_and_beat_are_alive(running_worker: None) -> None:
+def test_healthz_reports_200_when_worker_and_beat_are_alive(celery_worker_thread: None) -> None:
     liveness_beacon_task()
 
     response = Client().get("/healthz")
