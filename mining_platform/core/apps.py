@@ -11,4 +11,5 @@ class CoreConfig(AppConfig):
 
     def ready(self) -> None:
         # Registers the API-key scheme with drf-spectacular (extensions register on import).
+        from . import celery_signals  # noqa: F401  # connects on import
         from .api import schema  # noqa: F401

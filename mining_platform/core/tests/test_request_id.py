@@ -1,5 +1,6 @@
 import logging
 
+from celery.signals import task_postrun, task_prerun
 from django.http import HttpRequest, HttpResponse
 from django.test import Client, RequestFactory
 
@@ -44,3 +45,12 @@ def test_every_response_of_the_site_carries_a_request_id(db: None) -> None:
     response = Client().get("/")
 
     assert len(response[HEADER]) == 32
+
+
+def test_task_log_lines_carry_the_task_id() -> None:
+    task_prerun.send(sender=None, task_id="abc123", task=None, args=(), kwargs={})
+    during = request_id_var.get()
+    task_postrun.send(sender=None, task_id="abc123", task=None, args=(), kwargs={}, retval=None, state="SUCCESS")
+
+    assert during == "task-abc123"
+    assert request_id_var.get() == "-"
