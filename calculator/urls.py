@@ -1,6 +1,13 @@
-from django.urls import URLPattern, URLResolver
+from django.urls import include, path
+from rest_framework.routers import SimpleRouter
+
+from . import views
 
 app_name = "calculator"
 
-# Routes of this module are added here as it grows (pages first, then /api/v1/calculator/).
-urlpatterns: list[URLPattern | URLResolver] = []
+router = SimpleRouter()
+router.register("miner-models", views.MinerModelViewSet, basename="miner-model-api")
+
+urlpatterns = [
+    path("api/v1/calculator/", include(router.urls)),
+]
