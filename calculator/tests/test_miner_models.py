@@ -30,7 +30,7 @@ def test_catalogue_refuses_a_non_positive_hashrate_in_the_database() -> None:
 
 @pytest.mark.django_db
 def test_anyone_can_list_the_catalogue_filtered_by_make() -> None:
-    response = APIClient().get("/api/v1/calculator/miner-models/", {"make": "Canaan", "limit": 100})
+    response = APIClient().get("/api/v1/calculator/miner-models/?make=Canaan&limit=100")
 
     rows = response.json()["results"]
     assert response.status_code == 200
