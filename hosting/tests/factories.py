@@ -2,7 +2,9 @@ from decimal import Decimal
 
 import factory
 
-from hosting.models import Site
+from calculator.models import MinerModel
+from hosting.choices import Firmware
+from hosting.models import Miner, Site
 
 
 class SiteFactory(factory.django.DjangoModelFactory[Site]):
@@ -12,3 +14,15 @@ class SiteFactory(factory.django.DjangoModelFactory[Site]):
     name = factory.Sequence(lambda n: f"Site {n}")
     power_capacity_kw = Decimal("1000")
     energy_price_usd_per_kwh = Decimal("0.05")
+
+
+class MinerFactory(factory.django.DjangoModelFactory[Miner]):
+    class Meta:
+        model = Miner
+
+    site = factory.SubFactory(SiteFactory)
+    miner_model = factory.LazyFunction(lambda: MinerModel.objects.get(model="Antminer S19 Pro"))
+    ip = factory.Sequence(lambda n: f"127.1.{n // 250}.{n % 250 + 1}")
+    firmware = Firmware.ANTMINER_STOCK
+    nominal_hashrate_ths = Decimal("110")
+    nominal_power_w = 3250

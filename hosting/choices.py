@@ -1,0 +1,23 @@
+"""Choices shared by hosting models, serializers, filters and the poller."""
+
+from django.db import models
+
+
+class Firmware(models.TextChoices):
+    """The miner software a miner runs; decides how it is polled and controlled (protocol notes)."""
+
+    ANTMINER_STOCK = "antminer_stock", "Antminer stock (bmminer/cgminer)"
+    BRAIINS_OS = "braiins_os", "Braiins OS (BOSminer)"
+    WHATSMINER = "whatsminer", "Whatsminer (btminer)"
+    AVALON = "avalon", "Avalon (Canaan cgminer)"
+    LUXOS = "luxos", "LuxOS (LUXminer)"
+
+
+class MinerStatus(models.TextChoices):
+    """What the platform last concluded about a miner."""
+
+    UNKNOWN = "unknown", "Not polled yet"
+    ONLINE = "online", "Online"
+    OFFLINE = "offline", "Offline"
+    STOPPED = "stopped", "Stopped / curtailed"
+    MAINTENANCE = "maintenance", "In maintenance"
