@@ -7,6 +7,7 @@ from collections.abc import Iterator
 import pytest
 from celery.contrib.testing.worker import start_worker
 from django.conf import settings
+from django.db import connection
 from django_redis import get_redis_connection
 from rest_framework.test import APIClient
 
@@ -35,6 +36,16 @@ def _redis_cleanup() -> Iterator[None]:
     keys = list(conn.scan_iter(match=f"{settings.REDIS_KEY_PREFIX}*", count=1000))
     if keys:
         conn.delete(*keys)
+
+
+@pytest.fixture(autouse=True)
+def _truncate_unmanaged_tables(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Empties miner_telemetry after transactional tests: Django's flush skips unmanaged tables."""
+    yield
+    marker = request.node.get_closest_marker("django_db")
+    if marker is not None and marker.kwargs.get("transaction"):
+        with connection.cursor() as cursor:
+            cursor.execute("TRUNCATE miner_telemetry")
 
 
 @pytest.fixture

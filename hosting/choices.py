@@ -21,3 +21,16 @@ class MinerStatus(models.TextChoices):
     OFFLINE = "offline", "Offline"
     STOPPED = "stopped", "Stopped / curtailed"
     MAINTENANCE = "maintenance", "In maintenance"
+
+
+class PollOutcome(models.TextChoices):
+    """How one poll of one miner ended (see hosting/clients)."""
+
+    OK = "ok", "OK"
+    REFUSED = "refused", "Connection refused"
+    CONNECT_TIMEOUT = "connect_timeout", "Connect timed out"
+    READ_TIMEOUT = "read_timeout", "No answer in time"
+    RESET = "reset", "Connection reset"
+    EMPTY = "empty", "Closed without answering"
+    TRUNCATED = "truncated", "Reply cut short"
+    GARBAGE = "garbage", "Unreadable reply"

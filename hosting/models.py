@@ -5,7 +5,7 @@ from decimal import Decimal
 from django.db import models
 from timezone_field import TimeZoneField
 
-from .choices import Firmware, MinerStatus
+from .choices import Firmware, MinerStatus, PollOutcome
 
 
 class Site(models.Model):
@@ -77,3 +77,95 @@ class Miner(models.Model):
 
     def __str__(self) -> str:
         return f"{self.ip}:{self.port} ({self.rack or '-'}/{self.position or '-'})"
+
+
+class MinerTelemetry(models.Model):
+    """One poll of one miner at one moment. Lives in a table partitioned by day (created in SQL).
+
+    Written only through COPY in batches (services/telemetry_ingest.py); Django reads it for history.
+    """
+
+    pk = models.CompositePrimaryKey("miner_id", "recorded_at")
+    miner = models.ForeignKey(Miner, on_delete=models.DO_NOTHING, related_name="+", db_constraint=False)
+    recorded_at = models.DateTimeField()
+    site_id = models.BigIntegerField()
+    outcome = models.CharField(max_length=16, choices=PollOutcome.choices)
+    hashrate_ths = models.FloatField(null=True)
+    hashrate_avg_ths = models.FloatField(null=True)
+    power_w = models.IntegerField(null=True)
+    board_temp_max_c = models.FloatField(null=True)
+    chip_temp_max_c = models.FloatField(null=True)
+    fan_rpm_min = models.IntegerField(null=True)
+    fan_rpm_max = models.IntegerField(null=True)
+    boards_alive = models.SmallIntegerField(null=True)
+    accepted_shares = models.BigIntegerField(null=True)
+    rejected_shares = models.BigIntegerField(null=True)
+    hardware_errors = models.BigIntegerField(null=True)
+    elapsed_s = models.BigIntegerField(null=True)
+    is_sleeping = models.BooleanField(null=True)
+
+    class Meta:
+        db_table = "miner_telemetry"
+        managed = False  # a declaratively partitioned table: created and altered by RunSQL migrations
+
+    def __str__(self) -> str:
+        return f"miner {self.miner_id} at {self.recorded_at:%Y-%m-%d %H:%M:%S}"
+
+
+class TelemetryRollup(models.Model):
+    """Aggregates of one miner's telemetry over one bucket (5 minutes or 1 hour), for long ranges."""
+
+    class Resolution(models.TextChoices):
+        FIVE_MINUTES = "5m", "5 minutes"
+        HOUR = "1h", "1 hour"
+
+    miner = models.ForeignKey(Miner, on_delete=models.CASCADE, related_name="telemetry_rollups")
+    resolution = models.CharField(max_length=2, choices=Resolution.choices)
+    bucket_start = models.DateTimeField()
+    samples = models.PositiveIntegerField()
+    ok_samples = models.PositiveIntegerField()
+    hashrate_avg_ths = models.FloatField(null=True)
+    hashrate_min_ths = models.FloatField(null=True)
+    hashrate_max_ths = models.FloatField(null=True)
+    temp_avg_c = models.FloatField(null=True)
+    temp_max_c = models.FloatField(null=True)
+    power_avg_w = models.FloatField(null=True)
+    power_max_w = models.IntegerField(null=True)
+
+    class Meta:
+        db_table = "miner_telemetry_rollups"
+        constraints = [
+            models.UniqueConstraint(
+                fields=["miner", "resolution", "bucket_start"], name="miner_telemetry_rollups_bucket_unique"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(ok_samples__lte=models.F("samples")), name="miner_telemetry_rollups_ok_le_samples"
+            ),
+        ]
+
+    def __str__(self) -> str:
+        return f"miner {self.miner_id} {self.resolution} {self.bucket_start:%Y-%m-%d %H:%M}"
+
+    @property
+    def uptime_share(self) -> float:
+        return self.ok_samples / self.samples if self.samples else 0.0
+
+
+class MinerLatest(models.Model):
+    """The latest reading of each miner, so dashboards never scan telemetry."""
+
+    miner = models.OneToOneField(Miner, on_delete=models.CASCADE, primary_key=True, related_name="latest")
+    recorded_at = models.DateTimeField()
+    outcome = models.CharField(max_length=16, choices=PollOutcome.choices)
+    hashrate_ths = models.FloatField(null=True)
+    power_w = models.IntegerField(null=True)
+    board_temp_max_c = models.FloatField(null=True)
+    chip_temp_max_c = models.FloatField(null=True)
+    fan_rpm_min = models.IntegerField(null=True)
+    is_sleeping = models.BooleanField(null=True)
+
+    class Meta:
+        db_table = "miner_latest"
+
+    def __str__(self) -> str:
+        return f"miner {self.miner_id} latest at {self.recorded_at:%Y-%m-%d %H:%M:%S}"

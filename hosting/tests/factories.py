@@ -2,7 +2,7 @@ from decimal import Decimal
 
 import factory
 
-from calculator.models import MinerModel
+from calculator.tests.factories import MinerModelFactory
 from hosting.choices import Firmware
 from hosting.models import Miner, Site
 
@@ -21,7 +21,7 @@ class MinerFactory(factory.django.DjangoModelFactory[Miner]):
         model = Miner
 
     site = factory.SubFactory(SiteFactory)
-    miner_model = factory.LazyFunction(lambda: MinerModel.objects.get(model="Antminer S19 Pro"))
+    miner_model = factory.SubFactory(MinerModelFactory)
     ip = factory.Sequence(lambda n: f"127.1.{n // 250}.{n % 250 + 1}")
     firmware = Firmware.ANTMINER_STOCK
     nominal_hashrate_ths = Decimal("110")

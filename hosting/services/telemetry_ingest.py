@@ -1,0 +1,113 @@
+"""Storing telemetry: COPY into the partitioned table, the latest reading per miner in a table and Redis."""
+
+import json
+import logging
+import time
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC
+
+from django.conf import settings
+from django.db import connection, transaction
+from django_redis import get_redis_connection
+
+from hosting.telemetry_rows import TELEMETRY_COLUMNS, TelemetryRow
+
+from .telemetry_partitions import telemetry_partitions_ensure
+
+logger = logging.getLogger(__name__)
+
+LATEST_TTL_SECONDS = 120
+_LATEST_COLUMNS = (
+    "miner_id",
+    "recorded_at",
+    "outcome",
+    "hashrate_ths",
+    "power_w",
+    "board_temp_max_c",
+    "chip_temp_max_c",
+    "fan_rpm_min",
+    "is_sleeping",
+)
+_COPY_TELEMETRY = f"COPY miner_telemetry ({', '.join(TELEMETRY_COLUMNS)}) FROM STDIN"
+_COPY_LATEST = f"COPY tmp_miner_latest ({', '.join(_LATEST_COLUMNS)}) FROM STDIN"
+_UPSERT_LATEST = f"""
+INSERT INTO miner_latest ({", ".join(_LATEST_COLUMNS)})
+SELECT {", ".join(_LATEST_COLUMNS)} FROM tmp_miner_latest
+ON CONFLICT (miner_id) DO UPDATE SET {", ".join(f"{c} = EXCLUDED.{c}" for c in _LATEST_COLUMNS[1:])}
+WHERE miner_latest.recorded_at <= EXCLUDED.recorded_at
+"""  # noqa: S608  # column names are constants
+
+
+@dataclass(frozen=True)
+class StoreResult:
+    rows: int
+    miners: int
+    seconds: float
+
+
+def latest_redis_key(miner_id: int) -> str:
+    return f"{settings.REDIS_KEY_PREFIX}hosting:latest:{miner_id}"
+
+
+def _latest_per_miner(rows: Sequence[TelemetryRow]) -> list[TelemetryRow]:
+    latest: dict[int, TelemetryRow] = {}
+    for row in rows:
+        seen = latest.get(row.miner_id)
+        if seen is None or row.recorded_at >= seen.recorded_at:
+            latest[row.miner_id] = row
+    return list(latest.values())
+
+
+def _latest_tuple(row: TelemetryRow) -> tuple[object, ...]:
+    return (
+        row.miner_id,
+        row.recorded_at,
+        row.outcome,
+        row.hashrate_ths,
+        row.power_w,
+        row.board_temp_max_c,
+        row.chip_temp_max_c,
+        row.fan_rpm_min,
+        row.is_sleeping,
+    )
+
+
+def _publish_latest(latest: Sequence[TelemetryRow]) -> None:
+    pipe = get_redis_connection("default").pipeline(transaction=False)
+    for row in latest:
+        payload = dict(zip(_LATEST_COLUMNS, _latest_tuple(row), strict=True))
+        payload["recorded_at"] = row.recorded_at.isoformat()
+        pipe.set(latest_redis_key(row.miner_id), json.dumps(payload), ex=LATEST_TTL_SECONDS)
+    pipe.execute()
+
+
+@transaction.atomic
+def telemetry_store(*, rows: Sequence[TelemetryRow]) -> StoreResult:
+    """Write a batch of readings in one transaction: all of it lands, or none of it.
+
+    Runs in the caller's transaction when there is one. The Redis copy of the latest readings is
+    written only after commit, so a rolled-back batch never shows on a dashboard.
+    """
+    started = time.perf_counter()
+    if not rows:
+        return StoreResult(rows=0, miners=0, seconds=0.0)
+    telemetry_partitions_ensure(days={row.recorded_at.astimezone(UTC).date() for row in rows})
+    latest = _latest_per_miner(rows)
+    connection.ensure_connection()
+    pg = connection.connection
+    with pg.cursor() as cursor:
+        with cursor.copy(_COPY_TELEMETRY) as copy:
+            for row in rows:
+                copy.write_row(row.as_tuple())
+        cursor.execute(
+            "CREATE TEMP TABLE IF NOT EXISTS tmp_miner_latest (LIKE miner_latest INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
+        )
+        with cursor.copy(_COPY_LATEST) as copy:
+            for row in latest:
+                copy.write_row(_latest_tuple(row))
+        cursor.execute(_UPSERT_LATEST)
+    transaction.on_commit(lambda: _publish_latest(latest))
+    seconds = time.perf_counter() - started
+    logger.info("Telemetry stored: rows=%d miners=%d seconds=%.3f", len(rows), len(latest), seconds)
+    return StoreResult(rows=len(rows), miners=len(latest), seconds=seconds)
