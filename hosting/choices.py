@@ -34,3 +34,28 @@ class PollOutcome(models.TextChoices):
     EMPTY = "empty", "Closed without answering"
     TRUNCATED = "truncated", "Reply cut short"
     GARBAGE = "garbage", "Unreadable reply"
+
+
+class AlertKind(models.TextChoices):
+    """What an alert is about; one open alert per miner and kind at a time."""
+
+    CHIP_TEMP_HIGH = "chip_temp_high", "Chip temperature high"
+    HASHRATE_LOW = "hashrate_low", "Hashrate below nominal"
+    FAN_STOPPED = "fan_stopped", "Fan stopped"
+    OFFLINE = "offline", "Offline"
+    ANOMALY = "anomaly", "Anomaly"
+
+
+class AlertStatus(models.TextChoices):
+    OPEN = "open", "Open"
+    ACKNOWLEDGED = "acknowledged", "Acknowledged"
+    RESOLVED = "resolved", "Resolved"
+
+
+class MinerAction(models.TextChoices):
+    """A control command sent to a miner."""
+
+    START = "start", "Start"
+    STOP = "stop", "Stop / sleep"
+    REBOOT = "reboot", "Reboot"
+    POWER_TARGET = "power_target", "Set power target"

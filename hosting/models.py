@@ -5,7 +5,7 @@ from decimal import Decimal
 from django.db import models
 from timezone_field import TimeZoneField
 
-from .choices import Firmware, MinerStatus, PollOutcome
+from .choices import AlertKind, AlertStatus, Firmware, MinerAction, MinerStatus, PollOutcome
 
 
 class Site(models.Model):
@@ -19,6 +19,18 @@ class Site(models.Model):
     max_temp_c = models.DecimalField(
         max_digits=5, decimal_places=1, default=Decimal("85.0"), help_text="Chip temperature alert threshold."
     )
+    min_hashrate_share = models.DecimalField(
+        max_digits=4,
+        decimal_places=3,
+        default=Decimal("0.800"),
+        help_text="Alert when a running miner hashes below this share of its nominal hashrate.",
+    )
+    offline_after_failures = models.PositiveSmallIntegerField(
+        default=3, help_text="Failed polls in a row before a miner counts as offline."
+    )
+    operators = models.ManyToManyField(
+        "core.User", blank=True, related_name="operated_sites", help_text="Told by e-mail about alerts."
+    )
     created_at = models.DateTimeField(auto_now_add=True)
 
     class Meta:
@@ -28,6 +40,13 @@ class Site(models.Model):
             models.CheckConstraint(condition=models.Q(power_capacity_kw__gt=0), name="hosting_sites_capacity_positive"),
             models.CheckConstraint(
                 condition=models.Q(energy_price_usd_per_kwh__gte=0), name="hosting_sites_energy_price_not_negative"
+            ),
+            models.CheckConstraint(
+                condition=models.Q(min_hashrate_share__gt=0, min_hashrate_share__lte=1),
+                name="hosting_sites_min_hashrate_share_valid",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(offline_after_failures__gte=1), name="hosting_sites_offline_after_positive"
             ),
         ]
 
@@ -169,3 +188,68 @@ class MinerLatest(models.Model):
 
     def __str__(self) -> str:
         return f"miner {self.miner_id} latest at {self.recorded_at:%Y-%m-%d %H:%M:%S}"
+
+
+class Alert(models.Model):
+    """Something wrong with one miner, from when it was noticed until it cleared."""
+
+    site = models.ForeignKey(Site, on_delete=models.CASCADE, related_name="alerts")
+    miner = models.ForeignKey(Miner, on_delete=models.CASCADE, related_name="alerts")
+    kind = models.CharField(max_length=32, choices=AlertKind.choices)
+    status = models.CharField(max_length=16, choices=AlertStatus.choices, default=AlertStatus.OPEN)
+    message = models.CharField(max_length=300)
+    value = models.FloatField(null=True, blank=True, help_text="The reading that opened it.")
+    threshold = models.FloatField(null=True, blank=True)
+    opened_at = models.DateTimeField()
+    acknowledged_at = models.DateTimeField(null=True, blank=True)
+    acknowledged_by = models.ForeignKey(
+        "core.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="acknowledged_alerts"
+    )
+    resolved_at = models.DateTimeField(null=True, blank=True)
+
+    class Meta:
+        db_table = "alerts"
+        ordering = ["-opened_at"]
+        constraints = [
+            # Deduplication: at most one alert per miner and kind that is not resolved.
+            models.UniqueConstraint(
+                fields=["miner", "kind"],
+                condition=~models.Q(status=AlertStatus.RESOLVED),
+                name="alerts_one_unresolved_per_miner_kind",
+            ),
+            models.CheckConstraint(
+                condition=models.Q(status=AlertStatus.RESOLVED, resolved_at__isnull=False)
+                | (~models.Q(status=AlertStatus.RESOLVED) & models.Q(resolved_at__isnull=True)),
+                name="alerts_resolved_at_matches_status",
+            ),
+        ]
+        indexes = [models.Index(fields=["site", "status"], name="alerts_site_status_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.get_kind_display()} on miner {self.miner_id} ({self.status})"
+
+
+class MinerOperation(models.Model):
+    """One control command sent to one miner: who asked, when, and what the miner answered."""
+
+    miner = models.ForeignKey(Miner, on_delete=models.CASCADE, related_name="operations")
+    action = models.CharField(max_length=16, choices=MinerAction.choices)
+    parameters = models.JSONField(default=dict, blank=True)
+    requested_by = models.ForeignKey(
+        "core.User", on_delete=models.SET_NULL, null=True, blank=True, related_name="miner_operations"
+    )
+    api_key = models.ForeignKey(
+        "core.ApiKey", on_delete=models.SET_NULL, null=True, blank=True, related_name="miner_operations"
+    )
+    requested_at = models.DateTimeField()
+    finished_at = models.DateTimeField(null=True, blank=True)
+    outcome = models.CharField(max_length=16, blank=True, help_text="ok, or how it failed.")
+    response = models.TextField(blank=True, help_text="The miner's answer, as received.")
+
+    class Meta:
+        db_table = "miner_operation_log"
+        ordering = ["-requested_at"]
+        indexes = [models.Index(fields=["miner", "-requested_at"], name="miner_operation_log_miner_idx")]
+
+    def __str__(self) -> str:
+        return f"{self.action} miner {self.miner_id} at {self.requested_at:%Y-%m-%d %H:%M:%S}"
