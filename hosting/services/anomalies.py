@@ -92,7 +92,8 @@ def _baseline_anomalies(rows: Sequence[tuple[Miner, MinerLatest]], now: datetime
         bucket_start__gte=now - timedelta(hours=BASELINE_HOURS),
         hashrate_avg_ths__isnull=False,
     ).values_list("miner_id", "hashrate_avg_ths"):
-        history[miner_id].append(value)
+        if value is not None:
+            history[miner_id].append(value)
     found = []
     for miner, latest in rows:
         sample = history.get(miner.pk, [])
