@@ -7,8 +7,10 @@ app_name = "hosting"
 
 router = SimpleRouter()
 router.register("sites", views.SiteViewSet, basename="site-api")
+router.register("miners", views.MinerViewSet, basename="miner-api")
 
 urlpatterns = [
     path("hosting/sites/", views.site_list, name="site-list"),
+    path("hosting/api/telemetry/<int:miner_id>", views.MinerTelemetryApi.as_view(), name="telemetry-api"),
     path("api/v1/hosting/", include(router.urls)),
 ]

@@ -8,6 +8,7 @@ from rest_framework.test import APIClient
 from chain.models import OutboxEvent
 from crm.models import Customer
 from hosting.models import Site
+from hosting.tests.factories import MinerFactory
 from mining_platform.core.choices import ApiScope, Role
 from mining_platform.core.models import User
 from mining_platform.core.rbac import AccessPolicy, PolicyKind, is_drf_view, policy_for_view
@@ -30,7 +31,12 @@ def test_every_route_declares_an_access_policy() -> None:
 
 def _sample_kwargs(route: Route, objects: dict[str, int]) -> dict[str, object] | None:
     """URL arguments for a route: ids of rows every allowed role may see, dummies for tokens."""
-    samples: dict[str, object] = {"key": "bad-key", "uidb36": "0", "pk": objects.get(route.pattern, 0)}
+    samples: dict[str, object] = {
+        "key": "bad-key",
+        "uidb36": "0",
+        "pk": objects.get(route.pattern, 0),
+        "miner_id": objects["miner"],
+    }
     if any(c not in samples for c in route.converters):
         return None
     return {c: samples[c] for c in route.converters}
@@ -63,6 +69,7 @@ def _is_login_redirect(response: object) -> bool:
 
 @pytest.fixture
 def route_objects(customer: Customer, site: Site) -> dict[str, int]:
+    miner = MinerFactory.create(site=site, customer=customer)
     event = OutboxEvent.objects.create(
         event_type="site.created",
         aggregate_type="site",
@@ -74,6 +81,8 @@ def route_objects(customer: Customer, site: Site) -> dict[str, int]:
         "api/v1/crm/^customers/(?P<pk>[^/.]+)/$": customer.pk,
         "api/v1/hosting/^sites/(?P<pk>[^/.]+)/$": site.pk,
         "api/v1/chain/^outbox-events/(?P<pk>[^/.]+)/$": event.pk,
+        "api/v1/hosting/^miners/(?P<pk>[^/.]+)/$": miner.pk,
+        "miner": miner.pk,
     }
 
 
@@ -143,3 +152,16 @@ def test_api_keys_reach_routes_only_with_every_scope_the_policy_names(
             wrong.append((url, "without scopes", refused.status_code))
 
     assert wrong == []
+
+
+@pytest.mark.django_db
+def test_the_walk_reaches_every_named_route_outside_the_admin(route_objects: dict[str, int]) -> None:
+    walked = {route.pattern for route, _url, _policy in _walked_routes(route_objects)}
+
+    missed = [
+        route.pattern
+        for route in iter_routes()
+        if route.namespace != "admin" and route.name is not None and route.pattern not in walked
+    ]
+
+    assert missed == [], "give these routes sample URL arguments in _sample_kwargs"
