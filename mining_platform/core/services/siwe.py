@@ -259,3 +259,16 @@ def _siwe_account_resolve(
     wallet.full_clean()
     wallet.save()
     return SiweLoginResult(user=user, wallet=wallet, created_user=created_user, linked=not created_user)
+
+
+# Expired nonces are kept this long for the record of recent sign-in attempts, then deleted.
+NONCE_KEEP = timedelta(days=1)
+
+
+@transaction.atomic(durable=True)
+def siwe_nonces_purge(*, now: datetime) -> int:
+    """Delete nonces that expired more than NONCE_KEEP ago; safe to run at any time, any number of times."""
+    deleted, _ = SiweNonce.objects.filter(expires_at__lt=now - NONCE_KEEP).delete()
+    if deleted:
+        logger.info("SIWE nonces purged: count=%d", deleted)
+    return deleted

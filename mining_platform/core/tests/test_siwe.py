@@ -23,9 +23,10 @@ from time_machine import TimeMachineFixture
 from mining_platform.core.choices import Role
 from mining_platform.core.models import SiweNonce, User, Wallet
 from mining_platform.core.services.siwe import (
-    SiweMessage,  # the siwe package, imported the way the service makes it importable
+    SiweMessage,  # re-exported by the service, which imports siwe without its grammar warnings
     siwe_login,
     siwe_nonce_issue,
+    siwe_nonces_purge,
 )
 from mining_platform.core.siwe_errors import (
     SiweAccountInactiveError,
@@ -482,3 +483,18 @@ def test_siwe_script_links_a_wallet_from_the_account_page(
 
     assert Wallet.objects.get(address=account.address).user == host_user
     assert page.url == live_server.url + reverse("core:account")
+
+
+@pytest.mark.django_db
+def test_siwe_nonces_purge_deletes_only_long_expired_nonces() -> None:
+    now = datetime(2026, 11, 23, 12, 0, tzinfo=UTC)
+    old = SiweNonce.objects.create(
+        nonce="old" * 6, created_at=now - timedelta(days=3), expires_at=now - timedelta(days=2)
+    )
+    recent = SiweNonce.objects.create(nonce="new" * 6, created_at=now, expires_at=now - timedelta(hours=1))
+
+    deleted = siwe_nonces_purge(now=now)
+
+    assert deleted == 1
+    assert list(SiweNonce.objects.values_list("pk", flat=True)) == [recent.pk]
+    assert not SiweNonce.objects.filter(pk=old.pk).exists()
