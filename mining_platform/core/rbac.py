@@ -13,8 +13,10 @@ from typing import TypeVar
 
 from django.conf import settings
 from django.contrib.auth.views import redirect_to_login
-from django.http import HttpRequest, HttpResponse, HttpResponseForbidden
+from django.core.exceptions import PermissionDenied
+from django.http import HttpRequest, HttpResponse
 from django.urls import ResolverMatch
+from django.views.defaults import permission_denied
 
 from .choices import ALL_ROLES, OPERATOR_ROLES, STAFF_ROLES, ApiScope, Role
 
@@ -156,7 +158,7 @@ class AccessPolicyMiddleware:
             return None
         policy = policy_for_match(match)
         if policy is None:
-            return HttpResponseForbidden("This route declares no access policy.")
+            return permission_denied(request, PermissionDenied("This route declares no access policy."))
         if is_drf_view(view_func):
             return None  # HasAccessPolicy checks it after DRF authentication
         if policy.kind == PolicyKind.PUBLIC:
@@ -166,5 +168,5 @@ class AccessPolicyMiddleware:
             login_url = "admin:login" if match.namespace == "admin" else settings.LOGIN_URL
             return redirect_to_login(request.get_full_path(), login_url)
         if policy.kind == PolicyKind.API_KEY or not policy.allows_role(role):
-            return HttpResponseForbidden("Your role may not open this page.")
+            return permission_denied(request, PermissionDenied("Your role may not open this page."))
         return None
