@@ -5,11 +5,12 @@ from datetime import datetime, timedelta
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
-from django.db.models import QuerySet
+from django.db.models import Count, QuerySet
 
 from mining_platform.core.access import scope_to_customer
 from mining_platform.core.errors import NotFoundError
 
+from .choices import MinerStatus
 from .models import Miner, MinerTelemetry, Site, TelemetryRollup
 
 # Ranges up to RAW_MAX read raw polls; up to FIVE_MINUTE_MAX read 5-minute rollups; longer, hourly.
@@ -37,6 +38,14 @@ def miner_get_for_user(*, miner_id: int, user: AbstractBaseUser | AnonymousUser)
     if miner is None:
         raise NotFoundError(f"Miner {miner_id} not found.")
     return miner
+
+
+def miner_status_counts(*, queryset: QuerySet[Miner]) -> dict[str, int]:
+    """How many miners of `queryset` are in each status (every status present, zero when none)."""
+    counts = dict.fromkeys(MinerStatus.values, 0)
+    for row in queryset.order_by().values("status").annotate(n=Count("pk")):
+        counts[row["status"]] = row["n"]
+    return counts
 
 
 @dataclass(frozen=True)

@@ -2,6 +2,7 @@
 
 from datetime import timedelta
 
+from django.core.paginator import Paginator
 from django.db.models import QuerySet
 from django.http import HttpRequest, HttpResponse
 from django.shortcuts import render
@@ -17,14 +18,35 @@ from mining_platform.core.rbac import OPERATORS, access, roles
 
 from .filters import MinerFilter
 from .models import Miner, Site
-from .selectors import miner_get_for_user, miner_list_for_user, telemetry_history
+from .selectors import miner_get_for_user, miner_list_for_user, miner_status_counts, telemetry_history
 from .selectors import site_list as site_list_selector
 from .serializers import MinerSerializer, SiteSerializer, TelemetryQuerySerializer, TelemetrySerializer
+
+DEVICES_PER_PAGE = 100
 
 
 @access(OPERATORS)
 def site_list(request: HttpRequest) -> HttpResponse:
     return render(request, "hosting/site_list.html", {"sites": site_list_selector()})
+
+
+@access(OPERATORS)
+def device_list(request: HttpRequest) -> HttpResponse:
+    """Miners with their live status, filterable; the host's working list for batch actions."""
+    filterset = MinerFilter(request.GET, queryset=miner_list_for_user(user=request.user))
+    page = Paginator(filterset.qs, DEVICES_PER_PAGE).get_page(request.GET.get("page"))
+    query = request.GET.copy()
+    query.pop("page", None)
+    return render(
+        request,
+        "hosting/device_list.html",
+        {
+            "filter": filterset,
+            "page": page,
+            "query": query.urlencode(),
+            "status_counts": miner_status_counts(queryset=filterset.qs),
+        },
+    )
 
 
 class SiteViewSet(viewsets.ReadOnlyModelViewSet[Site]):
