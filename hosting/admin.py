@@ -1,6 +1,8 @@
 from django.contrib import admin
+from import_export.admin import ImportExportModelAdmin
 
 from .models import Miner, Site
+from .resources import MinerResource
 
 
 @admin.register(Site)
@@ -10,7 +12,10 @@ class SiteAdmin(admin.ModelAdmin[Site]):
 
 
 @admin.register(Miner)
-class MinerAdmin(admin.ModelAdmin[Miner]):
+class MinerAdmin(ImportExportModelAdmin):
+    """Miners, with CSV / Excel import (checked in full before anything is written) and export."""
+
+    resource_classes = [MinerResource]
     list_display = [
         "ip",
         "port",
