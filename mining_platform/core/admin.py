@@ -5,6 +5,8 @@ from typing import Any
 from django import forms
 from django.contrib import admin, messages
 from django.contrib.auth.admin import UserAdmin as DjangoUserAdmin
+from django.contrib.auth.models import Group
+from django.contrib.sites.models import Site as DjangoSite
 from django.db.models import QuerySet
 from django.http import HttpRequest
 from django.utils import timezone
@@ -14,6 +16,12 @@ from .errors import DomainError
 from .models import ApiKey, SiweNonce, User, Wallet
 from .services.api_keys import api_key_issue, api_key_revoke
 from .services.users import user_role_set
+
+
+# Roles replace Django's groups, and the sites framework (one site, for allauth) is not for editing:
+# hiding both keeps the back office to what operators manage.
+admin.site.unregister(Group)
+admin.site.unregister(DjangoSite)
 
 
 @admin.register(User)

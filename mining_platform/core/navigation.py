@@ -18,12 +18,10 @@ class NavItem:
 
 _ITEMS: tuple[tuple[str, str, str, frozenset[str] | None], ...] = (
     # (label, URL name, bootstrap icon, roles that see it; None: everyone)
-    ("Home", "core:home", "house", None),
     ("Sites", "hosting:site-list", "buildings", frozenset(OPERATOR_ROLES)),
     ("Devices", "hosting:device-list", "cpu", frozenset(OPERATOR_ROLES)),
     ("Customers", "crm:customer-list", "people", frozenset(STAFF_ROLES)),
     ("My account", "core:account", "person-badge", frozenset({Role.CLIENT, *OPERATOR_ROLES})),
-    ("API docs", "api-docs", "braces", frozenset(OPERATOR_ROLES)),
     ("Back office", "admin:index", "shield-lock", frozenset(STAFF_ROLES)),
 )
 
