@@ -8,14 +8,13 @@ from typing import Any, Protocol
 
 import pytest
 from django.conf import settings
-from django.db import connections
 from django.test import Client
 from django.urls import reverse
 from django.utils import timezone
 from eth_account import Account
 from eth_account.messages import encode_defunct
 from eth_account.signers.local import LocalAccount
-from playwright.sync_api import BrowserContext, sync_playwright
+from playwright.sync_api import BrowserContext
 from pytest_django.live_server_helper import LiveServer
 from rest_framework.test import APIClient
 from time_machine import TimeMachineFixture
@@ -34,6 +33,7 @@ from mining_platform.core.siwe_errors import (
     SiweMessageNotYetValidError,
 )
 from mining_platform.core.tests.factories import UserFactory
+from tests.browser import chromium
 
 NONCE_URL = "/auth/siwe/nonce/"
 VERIFY_URL = "/auth/siwe/verify/"
@@ -432,7 +432,6 @@ def test_siwe_login_refuses_a_wallet_whose_user_is_deactivated(live_nonce: SiweN
 
 # --- The page script, in a real browser with a stand-in wallet that signs with a real key
 
-CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking", "--disable-sync", "--no-first-run"]
 WALLET_STUB = """
 window.ethereum = {
   request: async ({ method, params }) => {
@@ -450,15 +449,8 @@ def chromium_context(monkeypatch: pytest.MonkeyPatch) -> Iterator[BrowserContext
     # Playwright's sync API keeps an asyncio loop on this thread, which makes Django refuse ORM
     # calls here; the test's own queries are plain synchronous ones, so allow them.
     monkeypatch.setenv("DJANGO_ALLOW_ASYNC_UNSAFE", "true")
-    with sync_playwright() as playwright:
-        chromium = playwright.chromium.launch(executable_path="/usr/bin/chromium", headless=True, args=CHROMIUM_ARGS)
-        try:
-            yield chromium.new_context()
-        finally:
-            chromium.close()
-            # Connections opened while Playwright ran live in its context, where pytest-django's
-            # teardown cannot see them; left open, they keep the test database from being dropped.
-            connections.close_all()
+    with chromium() as browser:
+        yield browser.new_context()
 
 
 @pytest.mark.browser
