@@ -67,7 +67,7 @@ def test_a_user_signs_in_through_the_form_and_sees_their_role(live_server: LiveS
     log = PageLog(page)
 
     page.goto(live_server.url + "/accounts/login/")
-    page.fill("input[name=login]", user.email)
+    page.fill("input[name=login]", "ops@farm.example")
     page.fill("input[name=password]", TEST_PASSWORD)
     page.click("form button[type=submit]")
     page.wait_for_url(live_server.url + "/")

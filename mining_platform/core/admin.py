@@ -17,7 +17,6 @@ from .models import ApiKey, SiweNonce, User, Wallet
 from .services.api_keys import api_key_issue, api_key_revoke
 from .services.users import user_role_set
 
-
 # Roles replace Django's groups, and the sites framework (one site, for allauth) is not for editing:
 # hiding both keeps the back office to what operators manage.
 admin.site.unregister(Group)
