@@ -277,3 +277,7 @@ LOGGING = {
 
 # Password of the demo users that `load_demo` creates (development only).
 DEMO_PASSWORD = env.str("DEMO_PASSWORD", default="demo-farm-2026")
+
+# Telemetry storage: daily partitions are created this many days ahead and dropped after the retention.
+TELEMETRY_PARTITION_DAYS_AHEAD = env.int("TELEMETRY_PARTITION_DAYS_AHEAD", default=3)
+TELEMETRY_RETENTION_DAYS = env.int("TELEMETRY_RETENTION_DAYS", default=30)

@@ -1,0 +1,11 @@
+"""Periodic jobs of hosting, written to django-celery-beat by `sync_periodic_tasks`."""
+
+from mining_platform.core.periodic import PeriodicJob
+
+SCHEDULES = [
+    PeriodicJob(
+        name="hosting.telemetry_partitions_maintain", task="hosting.telemetry_partitions_maintain", every_seconds=3600
+    ),
+    PeriodicJob(name="hosting.telemetry_rollup", task="hosting.telemetry_rollup", every_seconds=300),
+    PeriodicJob(name="hosting.alerts_evaluate", task="hosting.alerts_evaluate", every_seconds=60),
+]
