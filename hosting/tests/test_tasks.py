@@ -19,6 +19,7 @@ def test_partition_task_creates_the_coming_days() -> None:
 
     today = timezone.now().date()
     assert {today, today + timedelta(days=3)} <= set(telemetry_partition_days())
+    assert result is not None
     assert result["created"] >= 4
 
 
