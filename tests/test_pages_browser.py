@@ -63,7 +63,7 @@ def test_public_pages_render_with_only_local_assets(live_server: LiveServer, pag
 
 
 def test_a_user_signs_in_through_the_form_and_sees_their_role(live_server: LiveServer, page: Page) -> None:
-    user = UserFactory.create(role=Role.HOST, email="ops@farm.example")
+    UserFactory.create(role=Role.HOST, email="ops@farm.example")
     log = PageLog(page)
 
     page.goto(live_server.url + "/accounts/login/")
