@@ -1,5 +1,7 @@
 """Periodic jobs of hosting, written to django-celery-beat by `sync_periodic_tasks`."""
 
+from django.conf import settings
+
 from mining_platform.core.periodic import PeriodicJob
 
 SCHEDULES = [
@@ -7,5 +9,10 @@ SCHEDULES = [
         name="hosting.telemetry_partitions_maintain", task="hosting.telemetry_partitions_maintain", every_seconds=3600
     ),
     PeriodicJob(name="hosting.telemetry_rollup", task="hosting.telemetry_rollup", every_seconds=300),
+    PeriodicJob(
+        name="hosting.telemetry_collect",
+        task="hosting.telemetry_collect",
+        every_seconds=settings.TELEMETRY_POLL_INTERVAL_SECONDS,
+    ),
     PeriodicJob(name="hosting.alerts_evaluate", task="hosting.alerts_evaluate", every_seconds=60),
 ]

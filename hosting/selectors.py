@@ -5,12 +5,13 @@ from datetime import datetime, timedelta
 
 from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
-from django.db.models import Count, QuerySet
+from django.db.models import Count, F, QuerySet
 
 from mining_platform.core.access import scope_to_customer
 from mining_platform.core.errors import NotFoundError
 
 from .choices import MinerStatus
+from .clients.poller import PollTarget
 from .models import Miner, MinerTelemetry, Site, TelemetryRollup
 
 # Ranges up to RAW_MAX read raw polls; up to FIVE_MINUTE_MAX read 5-minute rollups; longer, hourly.
@@ -97,3 +98,34 @@ def telemetry_history(*, miner_id: int, start: datetime, end: datetime) -> Telem
         for r in rollups
     ]
     return TelemetryHistory(miner_id=miner_id, resolution=str(resolution), points=points)
+
+
+def _pollable_miners() -> QuerySet[Miner]:
+    """Miners the poller reads: RPC polling on, not parked in maintenance by an operator."""
+    return Miner.objects.filter(cgminer_enabled=True).exclude(status=MinerStatus.MAINTENANCE)
+
+
+def poll_targets_list(*, site_id: int, shard: int = 0, shards: int = 1) -> list[PollTarget]:
+    """The addresses of one shard of a site's pollable miners (miners are dealt to shards by id)."""
+    rows = (
+        _pollable_miners()
+        .filter(site_id=site_id)
+        .annotate(bucket=F("pk") % shards)
+        .filter(bucket=shard)
+        .order_by("pk")
+        .values_list("pk", "ip", "port", "firmware")
+    )
+    return [PollTarget(miner_id=pk, site_id=site_id, host=ip, port=port, firmware=fw) for pk, ip, port, fw in rows]
+
+
+def pollable_miner_counts() -> dict[int, int]:
+    """Site id -> how many of its miners the poller reads, for every site that has any."""
+    rows = _pollable_miners().order_by().values("site_id").annotate(n=Count("pk"))
+    return {row["site_id"]: row["n"] for row in rows}
+
+
+def telemetry_list_for_user(*, user: AbstractBaseUser | AnonymousUser) -> QuerySet[MinerTelemetry]:
+    """Stored polls the user may see, newest first: every miner's for operators, their own for a client."""
+    return scope_to_customer(
+        MinerTelemetry.objects.order_by("-recorded_at", "miner_id"), user=user, customer_field="miner__customer_id"
+    )

@@ -5,7 +5,7 @@ Both transitions publish an outbox event in the same transaction as the status c
 """
 
 import logging
-from collections.abc import Mapping
+from collections.abc import Collection, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 
@@ -29,8 +29,16 @@ class StatusChanges:
 
 
 @transaction.atomic
-def miner_statuses_apply(*, outcomes: Mapping[int, str], now: datetime, offline_after_failures: int) -> StatusChanges:
+def miner_statuses_apply(
+    *,
+    outcomes: Mapping[int, str],
+    now: datetime,
+    offline_after_failures: int,
+    sleeping: Collection[int] = (),
+) -> StatusChanges:
     """Apply one collection run's outcome per miner id; runs in the caller's transaction if any.
+
+    Miners in `sleeping` answered but are not hashing (asleep or curtailed): they count as stopped.
 
     Rows are locked in primary-key order so two runs touching the same miners cannot deadlock.
     """
@@ -53,7 +61,16 @@ def miner_statuses_apply(*, outcomes: Mapping[int, str], now: datetime, offline_
         and m["status"] != MinerStatus.OFFLINE
         and m["consecutive_failures"] + 1 >= offline_after_failures
     ]
-    Miner.objects.filter(pk__in=ok_ids).update(consecutive_failures=0, last_seen_at=now, status=MinerStatus.ONLINE)
+    asleep = set(sleeping)
+    Miner.objects.filter(pk__in=ok_ids).update(
+        consecutive_failures=0,
+        last_seen_at=now,
+        status=Case(
+            When(pk__in=asleep, then=Value(MinerStatus.STOPPED)),
+            default=Value(MinerStatus.ONLINE),
+            output_field=CharField(),
+        ),
+    )
     Miner.objects.filter(pk__in=failed_ids).update(
         consecutive_failures=F("consecutive_failures") + 1,
         status=Case(

@@ -281,3 +281,9 @@ DEMO_PASSWORD = env.str("DEMO_PASSWORD", default="demo-farm-2026")
 # Telemetry storage: daily partitions are created this many days ahead and dropped after the retention.
 TELEMETRY_PARTITION_DAYS_AHEAD = env.int("TELEMETRY_PARTITION_DAYS_AHEAD", default=3)
 TELEMETRY_RETENTION_DAYS = env.int("TELEMETRY_RETENTION_DAYS", default=30)
+# Miner polling: how often, with what timeouts, how many connections at once, how many miners per task.
+TELEMETRY_POLL_INTERVAL_SECONDS = env.int("TELEMETRY_POLL_INTERVAL_SECONDS", default=60)
+TELEMETRY_CONNECT_TIMEOUT_SECONDS = env.float("TELEMETRY_CONNECT_TIMEOUT_SECONDS", default=2.0)
+TELEMETRY_READ_TIMEOUT_SECONDS = env.float("TELEMETRY_READ_TIMEOUT_SECONDS", default=5.0)
+TELEMETRY_POLL_CONCURRENCY = env.int("TELEMETRY_POLL_CONCURRENCY", default=500)
+TELEMETRY_SHARD_SIZE = env.int("TELEMETRY_SHARD_SIZE", default=5000)

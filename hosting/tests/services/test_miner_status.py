@@ -85,3 +85,17 @@ def test_polling_never_overrides_maintenance() -> None:
         _apply({miner.pk: PollOutcome.REFUSED})
 
     assert Miner.objects.get(pk=miner.pk).status == MinerStatus.MAINTENANCE
+
+
+@pytest.mark.django_db
+def test_a_miner_that_answers_but_does_not_hash_counts_as_stopped_and_back_online_when_it_hashes() -> None:
+    miner = MinerFactory.create(status=MinerStatus.ONLINE)
+
+    miner_statuses_apply(outcomes={miner.pk: PollOutcome.OK}, now=NOW, offline_after_failures=3, sleeping={miner.pk})
+    miner.refresh_from_db()
+    asleep = miner.status
+    miner_statuses_apply(outcomes={miner.pk: PollOutcome.OK}, now=NOW, offline_after_failures=3)
+    miner.refresh_from_db()
+
+    assert (asleep, miner.status) == (MinerStatus.STOPPED, MinerStatus.ONLINE)
+    assert not _events("miner.offline")
