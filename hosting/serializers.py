@@ -1,6 +1,8 @@
+from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 
-from .models import Miner, MinerLatest, Site
+from .models import Miner, MinerLatest, MinerOperation, MinerTelemetry, Site
+from .services.miner_control import POWER_TARGET_MAX_W, POWER_TARGET_MIN_W
 
 
 class SiteSerializer(serializers.ModelSerializer[Site]):
@@ -88,3 +90,69 @@ class TelemetryQuerySerializer(serializers.Serializer[object]):
         if start is not None and end is not None and start >= end:  # type: ignore[operator]
             raise serializers.ValidationError({"end": "must be after start"})
         return attrs
+
+
+class TelemetryRowSerializer(serializers.Serializer[MinerTelemetry]):
+    """One stored poll of one miner (miner_telemetry has a composite key, so fields are listed here)."""
+
+    miner = serializers.IntegerField(source="miner_id")
+    site = serializers.IntegerField(source="site_id")
+    recorded_at = serializers.DateTimeField()
+    outcome = serializers.CharField()
+    hashrate_ths = serializers.FloatField(allow_null=True)
+    hashrate_avg_ths = serializers.FloatField(allow_null=True)
+    power_w = serializers.IntegerField(allow_null=True)
+    board_temp_max_c = serializers.FloatField(allow_null=True)
+    chip_temp_max_c = serializers.FloatField(allow_null=True)
+    fan_rpm_min = serializers.IntegerField(allow_null=True)
+    fan_rpm_max = serializers.IntegerField(allow_null=True)
+    boards_alive = serializers.IntegerField(allow_null=True)
+    accepted_shares = serializers.IntegerField(allow_null=True)
+    rejected_shares = serializers.IntegerField(allow_null=True)
+    hardware_errors = serializers.IntegerField(allow_null=True)
+    elapsed_s = serializers.IntegerField(allow_null=True)
+    is_sleeping = serializers.BooleanField(allow_null=True)
+
+
+class MinerOperationSerializer(serializers.ModelSerializer[MinerOperation]):
+    requested_by = serializers.CharField(source="requested_by.email", read_only=True, allow_null=True, default=None)
+    api_key = serializers.CharField(source="api_key.prefix", read_only=True, allow_null=True, default=None)
+    outcome = serializers.CharField(read_only=True, help_text="ok, requested (not answered yet), or how it failed.")
+    response = serializers.CharField(read_only=True, help_text="The miner's answer, as received.")
+
+    class Meta:
+        model = MinerOperation
+        fields = [
+            "id",
+            "miner",
+            "action",
+            "parameters",
+            "requested_by",
+            "api_key",
+            "requested_at",
+            "finished_at",
+            "outcome",
+            "response",
+        ]
+        read_only_fields = fields
+
+
+class MinerPowerTargetInputSerializer(serializers.Serializer[object]):
+    power_w = serializers.IntegerField(
+        min_value=POWER_TARGET_MIN_W,
+        max_value=POWER_TARGET_MAX_W,
+        help_text="The power the miner should draw, in watts.",
+    )
+
+
+class ApiErrorSerializer(serializers.Serializer[object]):
+    """The API's error envelope (see mining_platform/core/api/exception_handler.py)."""
+
+    error = inline_serializer(
+        name="HostingErrorDetail",
+        fields={
+            "code": serializers.CharField(help_text="Stable code, e.g. not_found or miner_command_failed."),
+            "message": serializers.CharField(),
+            "fields": serializers.DictField(child=serializers.ListField(child=serializers.CharField())),
+        },
+    )

@@ -81,8 +81,10 @@ def telemetry_collect_task() -> dict[str, int]:
 @shared_task(name="hosting.telemetry_collect_site", soft_time_limit=120, time_limit=150)
 def telemetry_collect_site_task(*, site_id: int, shard: int = 0, shards: int = 1) -> dict[str, object] | None:
     """Collect one shard of one site, under a lock of its own so two runs never poll it at once."""
+    # A crashed holder's lock must expire before the next run is due (half an interval).
+    ttl = max(1.0, settings.TELEMETRY_POLL_INTERVAL_SECONDS / 2)
     try:
-        with job_lock(f"hosting.telemetry_collect:site:{site_id}:{shard}/{shards}", ttl_seconds=30):
+        with job_lock(f"hosting.telemetry_collect:site:{site_id}:{shard}/{shards}", ttl_seconds=ttl):
             result = telemetry_collect(site_id=site_id, shard=shard, shards=shards, now=timezone.now())
     except JobLockedError:
         logger.info("Site collection skipped, another run holds it: site_id=%s shard=%s/%s", site_id, shard, shards)

@@ -12,6 +12,7 @@ import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
 
 from hosting.choices import PollOutcome
 
@@ -36,6 +37,17 @@ class RpcResult:
         return self.outcome == PollOutcome.OK
 
 
+@runtime_checkable
+class _Stream(Protocol):
+    """What the protocol uses of its transport (uvloop's transports do not subclass asyncio's)."""
+
+    def write(self, data: bytes) -> None: ...
+
+    def close(self) -> None: ...
+
+    def abort(self) -> None: ...
+
+
 class _OneShot(asyncio.Protocol):
     """Writes the request once (the server reads a single recv, README), collects until NUL or close."""
 
@@ -44,11 +56,11 @@ class _OneShot(asyncio.Protocol):
         self._done = done
         self._chunks: list[bytes] = []
         self._size = 0
-        self.transport: asyncio.Transport | None = None
+        self.transport: _Stream | None = None
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
-        if not isinstance(transport, asyncio.Transport):
-            raise TypeError("CGMiner RPC runs over a TCP transport")
+        if not isinstance(transport, _Stream):
+            raise TypeError("CGMiner RPC needs a stream transport")
         self.transport = transport
         transport.write(self._request)
 

@@ -170,8 +170,12 @@ def _antminer(replies: Mapping[str, JsonObject]) -> MinerReading:
     if current is None:
         current, average = hashrate_ths(stats)
     slots = range(1, 17)
-    board_temps = [_temp(stats.get(f"temp{n}")) for n in slots]
-    chip_temps = [_temp(stats.get(f"temp2_{n}")) for n in slots]
+    # S17/S19-era firmware (the ones with `temp_pcbN` sensor lists) puts the board in `tempN` and the chip in
+    # `temp2_N`; the S9's bmminer has them the other way round, as pyasic's bmminer parser reads them.
+    modern = any(f"temp_pcb{n}" in stats for n in slots)
+    board_key, chip_key = ("temp{}", "temp2_{}") if modern else ("temp2_{}", "temp{}")
+    board_temps = [_temp(stats.get(board_key.format(n))) for n in slots]
+    chip_temps = [_temp(stats.get(chip_key.format(n))) for n in slots]
     for n in slots:
         for key, out in ((f"temp_pcb{n}", board_temps), (f"temp_chip{n}", chip_temps)):
             value = stats.get(key)

@@ -95,12 +95,17 @@ def telemetry_results_store(*, site: Site, results: list[PollResult], now: datet
     return changes.went_offline, changes.came_online
 
 
-def telemetry_collect(*, site_id: int, now: datetime, shard: int = 0, shards: int = 1) -> CollectResult:
-    """Poll one shard of a site's miners and store what came back; `now` stamps every reading."""
+def telemetry_collect(
+    *, site_id: int, now: datetime, shard: int = 0, shards: int = 1, poll: PollSettings | None = None
+) -> CollectResult:
+    """Poll one shard of a site's miners and store what came back; `now` stamps every reading.
+
+    Timeouts and concurrency come from the settings unless `poll` overrides them.
+    """
     site = Site.objects.get(pk=site_id)
     targets = poll_targets_list(site_id=site_id, shard=shard, shards=shards)
     started = time.perf_counter()
-    results = run_polls(targets, poll_settings_from_config())
+    results = run_polls(targets, poll or poll_settings_from_config())
     polled = time.perf_counter()
     went_offline, came_online = telemetry_results_store(site=site, results=results, now=now)
     stored = time.perf_counter()

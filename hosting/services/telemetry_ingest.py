@@ -103,6 +103,8 @@ def telemetry_store(*, rows: Sequence[TelemetryRow]) -> StoreResult:
         cursor.execute(
             "CREATE TEMP TABLE IF NOT EXISTS tmp_miner_latest (LIKE miner_latest INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
         )
+        # Emptied on commit, but a caller may store several batches in one transaction.
+        cursor.execute("TRUNCATE tmp_miner_latest")
         with cursor.copy(_COPY_LATEST) as copy:
             for row in latest:
                 copy.write_row(_latest_tuple(row))

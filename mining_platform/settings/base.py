@@ -277,6 +277,9 @@ LOGGING = {
 
 # Password of the demo users that `load_demo` creates (development only).
 DEMO_PASSWORD = env.str("DEMO_PASSWORD", default="demo-farm-2026")
+# The demo farm's emulated fleet: the Procfile's emulator serves the same count and seed.
+DEMO_FLEET_SIZE = env.int("DEMO_FLEET_SIZE", default=300)
+DEMO_FLEET_SEED = env.int("DEMO_FLEET_SEED", default=7)
 
 # Telemetry storage: daily partitions are created this many days ahead and dropped after the retention.
 TELEMETRY_PARTITION_DAYS_AHEAD = env.int("TELEMETRY_PARTITION_DAYS_AHEAD", default=3)
@@ -287,3 +290,13 @@ TELEMETRY_CONNECT_TIMEOUT_SECONDS = env.float("TELEMETRY_CONNECT_TIMEOUT_SECONDS
 TELEMETRY_READ_TIMEOUT_SECONDS = env.float("TELEMETRY_READ_TIMEOUT_SECONDS", default=5.0)
 TELEMETRY_POLL_CONCURRENCY = env.int("TELEMETRY_POLL_CONCURRENCY", default=500)
 TELEMETRY_SHARD_SIZE = env.int("TELEMETRY_SHARD_SIZE", default=5000)
+# Miner control: per-miner timeouts, an overall deadline per command, miners commanded at once.
+MINER_CONTROL_CONNECT_TIMEOUT_SECONDS = env.float("MINER_CONTROL_CONNECT_TIMEOUT_SECONDS", default=2.0)
+MINER_CONTROL_READ_TIMEOUT_SECONDS = env.float("MINER_CONTROL_READ_TIMEOUT_SECONDS", default=5.0)
+MINER_CONTROL_DEADLINE_SECONDS = env.float("MINER_CONTROL_DEADLINE_SECONDS", default=20.0)
+MINER_CONTROL_CONCURRENCY = env.int("MINER_CONTROL_CONCURRENCY", default=50)
+# Firmware credentials for control paths that need them (Antminer web CGI, Whatsminer write API); the
+# defaults are the makers' published factory values, which a farm should change on its miners.
+MINER_ANTMINER_WEB_USER = env.str("MINER_ANTMINER_WEB_USER", default="root")
+MINER_ANTMINER_WEB_PASSWORD = env.str("MINER_ANTMINER_WEB_PASSWORD", default="root")
+MINER_WHATSMINER_PASSWORD = env.str("MINER_WHATSMINER_PASSWORD", default="admin")

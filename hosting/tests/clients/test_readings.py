@@ -39,8 +39,8 @@ def test_antminer_s9_reading_uses_slots_six_to_eight_and_drops_the_broken_sensor
     )
 
     assert reading.hashrate_ths == pytest.approx(13.88381)
-    assert reading.board_temp_max_c == 75
-    assert reading.chip_temp_max_c == 62  # temp2_7 reads -83: a broken sensor, not a reading
+    assert reading.chip_temp_max_c == 75
+    assert reading.board_temp_max_c == 62  # temp2_7 reads -83: a broken sensor, not a reading
     assert (reading.fan_rpm_min, reading.fan_rpm_max) == (2400, 3720)
     assert reading.boards_alive == 3
     assert reading.is_sleeping is False

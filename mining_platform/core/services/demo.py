@@ -7,7 +7,9 @@ from allauth.account.models import EmailAddress
 from django.db import transaction
 
 from crm.models import Customer
-from hosting.models import Site
+from hosting.emulator.spec import DEFAULT_BASE, build_fleet_spec
+from hosting.models import Miner, Site
+from hosting.services.fleet_register import fleet_register
 from mining_platform.core.choices import STAFF_ROLES, Role
 from mining_platform.core.models import User
 
@@ -65,3 +67,26 @@ def demo_farm_load(*, password: str) -> DemoResult:
         EmailAddress.objects.update_or_create(user=user, email=email, defaults={"verified": True, "primary": True})
         logins.append(DemoLogin(role=role.value, email=email, password=password))
     return DemoResult(logins=logins, customer=customer, site=site, created_users=created_users)
+
+
+@dataclass(frozen=True)
+class DemoFleet:
+    miners: int
+    customer_miners: int
+    first_address: str
+    last_address: str
+
+
+def demo_fleet_load(*, site: Site, customer: Customer, count: int, seed: int) -> DemoFleet:
+    """Register the emulated fleet the demo's emulator serves at the demo site; every third miner is the
+    demo customer's, so the client login has machines of its own. Idempotent like `fleet_register`."""
+    spec = build_fleet_spec(count, seed, DEFAULT_BASE)
+    fleet_register(spec=spec, site_name=site.name)
+    customer_ips = [m.address for m in spec if m.index % 3 == 0]
+    Miner.objects.filter(site=site, ip__in=customer_ips).update(customer=customer)
+    return DemoFleet(
+        miners=len(spec),
+        customer_miners=len(customer_ips),
+        first_address=spec.first_address,
+        last_address=spec.last_address,
+    )

@@ -2,11 +2,12 @@ from io import StringIO
 
 import pytest
 from allauth.account.models import EmailAddress
+from django.conf import settings
 from django.core.management import CommandError, call_command
 from django.test import Client
 
 from crm.models import Customer
-from hosting.models import Site
+from hosting.models import Miner, Site
 from mining_platform.core.choices import Role
 from mining_platform.core.models import User
 
@@ -66,3 +67,16 @@ def test_demo_staff_reach_the_back_office_and_clients_do_not() -> None:
         statuses[role] = browser.get("/admin/").status_code
 
     assert statuses == {"owner": 200, "admin": 200, "host": 403, "client": 403}
+
+
+@pytest.mark.django_db
+def test_load_demo_registers_the_emulated_fleet_with_a_share_for_the_demo_customer() -> None:
+    _load()
+    miners = Miner.objects.filter(site=Site.objects.get())
+    first = (miners.count(), miners.filter(customer=Customer.objects.get()).count())
+
+    _load()
+
+    assert first == (settings.DEMO_FLEET_SIZE, -(-settings.DEMO_FLEET_SIZE // 3))
+    assert (miners.count(), miners.filter(customer__isnull=False).count()) == first
+    assert set(miners.values_list("firmware", flat=True)) == {"antminer_stock", "braiins_os", "whatsminer", "avalon"}

@@ -6,7 +6,7 @@ from django.conf import settings
 from django.core.exceptions import ValidationError
 from django.core.management.base import BaseCommand, CommandError, CommandParser
 
-from mining_platform.core.services.demo import demo_farm_load
+from mining_platform.core.services.demo import demo_farm_load, demo_fleet_load
 
 
 class Command(BaseCommand):
@@ -23,11 +23,18 @@ class Command(BaseCommand):
             result = demo_farm_load(password=password)
         except ValidationError as exc:
             raise CommandError(f"Demo data is invalid: {exc.message_dict}") from exc
+        fleet = demo_fleet_load(
+            site=result.site, customer=result.customer, count=settings.DEMO_FLEET_SIZE, seed=settings.DEMO_FLEET_SEED
+        )
         self.stdout.write(
             self.style.SUCCESS(
                 f"Demo farm ready: customer '{result.customer.name}', site '{result.site.name}', "
                 f"{result.created_users} new user(s)."
             )
+        )
+        self.stdout.write(
+            f"  Emulated fleet: {fleet.miners} miners at {fleet.first_address}..{fleet.last_address}:4028, "
+            f"{fleet.customer_miners} of them the customer's."
         )
         self.stdout.write("  Demo logins (e-mail / password):")
         for login in result.logins:
