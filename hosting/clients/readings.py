@@ -110,11 +110,11 @@ def _max(values: Iterable[float | None]) -> float | None:
 
 def _fans(rpms: Sequence[int], expected: int | None) -> tuple[int | None, int | None]:
     """(min, max) RPM. A fan the firmware says is fitted but reads 0 has stopped: min is then 0."""
-    if not rpms:
-        return None, None
     spinning = [r for r in rpms if r > 0]
+    if not rpms and not expected:
+        return None, None
     if expected is not None and len(spinning) < expected:
-        return 0, max(rpms)
+        return 0, max(rpms, default=0)
     if not spinning:
         return 0, 0
     return min(spinning), max(spinning)
@@ -169,20 +169,30 @@ def _antminer(replies: Mapping[str, JsonObject]) -> MinerReading:
     current, average = hashrate_ths(summary)
     if current is None:
         current, average = hashrate_ths(stats)
-    slots = range(1, 17)
     # S17/S19-era firmware (the ones with `temp_pcbN` sensor lists) puts the board in `tempN` and the chip in
     # `temp2_N`; the S9's bmminer has them the other way round, as pyasic's bmminer parser reads them.
-    modern = any(f"temp_pcb{n}" in stats for n in slots)
-    board_key, chip_key = ("temp{}", "temp2_{}") if modern else ("temp2_{}", "temp{}")
-    board_temps = [_temp(stats.get(board_key.format(n))) for n in slots]
-    chip_temps = [_temp(stats.get(chip_key.format(n))) for n in slots]
-    for n in slots:
-        for key, out in ((f"temp_pcb{n}", board_temps), (f"temp_chip{n}", chip_temps)):
-            value = stats.get(key)
-            if isinstance(value, str):
-                out.extend(_temp(v) for v in dash_list(value))
-    fans = [rpm for n in slots if (rpm := to_int(stats.get(f"fan{n}"))) is not None]
-    chains_alive = sum(1 for n in slots if (to_int(stats.get(f"chain_acn{n}")) or 0) > 0)
+    modern = "temp_pcb1" in stats
+    board_temps: list[float | None] = []
+    chip_temps: list[float | None] = []
+    fans: list[int] = []
+    chains_alive = 0
+    # One pass over the keys: sixteen slots of six families, most of them zero (quirks.md Q7).
+    for key, value in stats.items():
+        if not key.startswith(("temp", "fan", "chain_acn")) or value == 0:
+            continue
+        if key.startswith("fan") and key[3:].isdigit():
+            if (rpm := to_int(value)) is not None:
+                fans.append(rpm)
+        elif key.startswith("chain_acn"):
+            chains_alive += 1 if (to_int(value) or 0) > 0 else 0
+        elif key.startswith(("temp_pcb", "temp_chip")) and isinstance(value, str):
+            target = board_temps if key.startswith("temp_pcb") else chip_temps
+            target.extend(_temp(v) for v in dash_list(value))
+        elif key.startswith("temp2_") and key[6:].isdigit():
+            (chip_temps if modern else board_temps).append(_temp(value))
+        elif key[4:].isdigit():
+            (board_temps if modern else chip_temps).append(_temp(value))
+    # Fans that read 0 were skipped above; the firmware's fan count tells whether one has stopped.
     fan_min, fan_max = _fans(fans, to_int(stats.get("fan_num")))
     mode = to_int(stats.get("Mode"))
     return MinerReading(
