@@ -86,7 +86,7 @@ def main() -> None:
         copy_seconds = time.perf_counter() - started
 
         bulk_rows = _rows(miners, BULK_ROWS, BASE + timedelta(days=2))
-        objects = [MinerTelemetry(**{k: getattr(r, k) for k in r.__slots__}) for r in bulk_rows]
+        objects = [MinerTelemetry(**{k: getattr(r, k) for k in r._fields}) for r in bulk_rows]
         started = time.perf_counter()
         with transaction.atomic():
             MinerTelemetry.objects.bulk_create(objects, batch_size=5000)

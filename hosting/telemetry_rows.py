@@ -1,9 +1,9 @@
 """The shape of one telemetry row as the poller hands it to storage."""
 
-from dataclasses import dataclass
 from datetime import datetime
+from typing import NamedTuple
 
-# Column order of miner_telemetry as written by COPY; TelemetryRow.as_tuple follows it.
+# Column order of miner_telemetry as written by COPY; TelemetryRow's fields follow it.
 TELEMETRY_COLUMNS: tuple[str, ...] = (
     "miner_id",
     "recorded_at",
@@ -24,10 +24,34 @@ TELEMETRY_COLUMNS: tuple[str, ...] = (
     "is_sleeping",
 )
 
+# PostgreSQL types of those columns, for binary COPY (four times faster to encode than text).
+TELEMETRY_TYPES: tuple[str, ...] = (
+    "int8",
+    "timestamptz",
+    "int8",
+    "varchar",
+    "float8",
+    "float8",
+    "int4",
+    "float8",
+    "float8",
+    "int4",
+    "int4",
+    "int2",
+    "int8",
+    "int8",
+    "int8",
+    "int8",
+    "bool",
+)
 
-@dataclass(frozen=True, slots=True)
-class TelemetryRow:
-    """One poll of one miner: the outcome, and the readings when the poll succeeded."""
+
+class TelemetryRow(NamedTuple):
+    """One poll of one miner: the outcome, and the readings when the poll succeeded.
+
+    A NamedTuple in COPY column order, so a row goes to `copy.write_row` as it is: building a tuple
+    per row cost more than a fifth of the write.
+    """
 
     miner_id: int
     recorded_at: datetime
@@ -47,23 +71,5 @@ class TelemetryRow:
     elapsed_s: int | None = None
     is_sleeping: bool | None = None
 
-    def as_tuple(self) -> tuple[object, ...]:
-        return (
-            self.miner_id,
-            self.recorded_at,
-            self.site_id,
-            self.outcome,
-            self.hashrate_ths,
-            self.hashrate_avg_ths,
-            self.power_w,
-            self.board_temp_max_c,
-            self.chip_temp_max_c,
-            self.fan_rpm_min,
-            self.fan_rpm_max,
-            self.boards_alive,
-            self.accepted_shares,
-            self.rejected_shares,
-            self.hardware_errors,
-            self.elapsed_s,
-            self.is_sleeping,
-        )
+
+assert TelemetryRow._fields == TELEMETRY_COLUMNS  # noqa: S101  # the COPY column list and the row must agree

