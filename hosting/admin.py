@@ -1,5 +1,6 @@
 from django.contrib import admin, messages
 from django.db.models import QuerySet
+from django.forms import ModelForm
 from django.http import HttpRequest
 from django.urls import reverse
 from django.utils import timezone
@@ -14,6 +15,8 @@ from .models import Alert, Miner, MinerLatest, MinerOperation, Site
 from .resources import MinerResource
 from .services.alerts import alert_acknowledge
 from .services.miner_batch import miner_batch_create, miner_batch_get, miner_batch_run
+from .services.miner_identify import IdentifyOutcome, miners_identify
+from .tasks import miner_identify_task
 
 # Per-miner result lines shown after an admin action; the batch page lists the rest.
 ACTION_RESULT_LINES = 50
@@ -50,7 +53,7 @@ class MinerAdmin(ImportExportModelAdmin):
     list_select_related = ["site", "miner_model", "customer", "latest"]
     autocomplete_fields = ["customer"]
     readonly_fields = ["status", "consecutive_failures", "last_seen_at", "created_at"]
-    actions = ["start_miners", "stop_miners"]
+    actions = ["start_miners", "stop_miners", "identify_miners"]
 
     @staticmethod
     def _latest(obj: Miner) -> MinerLatest | None:
@@ -123,6 +126,39 @@ class MinerAdmin(ImportExportModelAdmin):
     @admin.action(description="Stop (sleep) selected miners")
     def stop_miners(self, request: HttpRequest, queryset: QuerySet[Miner]) -> None:
         self._control(request, queryset, MinerAction.STOP)
+
+    def save_model(self, request: HttpRequest, obj: Miner, form: ModelForm[Miner], change: bool) -> None:
+        super().save_model(request, obj, form, change)
+        if not change:
+            # A new miner is asked what it is once the row is committed; the result lands in the log.
+            user = request.user if isinstance(request.user, User) else None
+            miner_identify_task.delay_on_commit(miner_id=obj.pk, requested_by_id=None if user is None else user.pk)
+
+    @admin.action(description="Identify with pyasic", permissions=["change"])
+    def identify_miners(self, request: HttpRequest, queryset: QuerySet[Miner]) -> None:
+        user = request.user if isinstance(request.user, User) else None
+        try:
+            results = miners_identify(
+                miner_ids=list(queryset.values_list("pk", flat=True)), requested_by=user, now=timezone.now()
+            )
+        except DomainError as exc:
+            self.message_user(request, exc.message, messages.ERROR)
+            return
+        counts = ", ".join(
+            f"{sum(1 for r in results if r.outcome == outcome)} {outcome.replace('_', ' ')}"
+            for outcome in IdentifyOutcome
+        )
+        self.message_user(
+            request,
+            f"Identified {len(results)} miner(s) with pyasic: {counts}.",
+            messages.SUCCESS if all(r.ok for r in results) else messages.WARNING,
+        )
+        for result in results[:ACTION_RESULT_LINES]:
+            self.message_user(
+                request,
+                f"{result.miner_label}: {result.outcome} — {result.message}",
+                messages.SUCCESS if result.ok else messages.ERROR,
+            )
 
 
 @admin.register(Alert)

@@ -53,9 +53,10 @@ class AlertStatus(models.TextChoices):
 
 
 class MinerAction(models.TextChoices):
-    """A control command sent to a miner."""
+    """A control command sent to a miner, or its identification (what make, model and firmware it is)."""
 
     START = "start", "Start"
     STOP = "stop", "Stop / sleep"
     REBOOT = "reboot", "Reboot"
     POWER_TARGET = "power_target", "Set power target"
+    IDENTIFY = "identify", "Identify"

@@ -4,6 +4,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from celery import shared_task
+from celery.contrib.django.task import DjangoTask
 from django.conf import settings
 from django.utils import timezone
 
@@ -11,11 +12,13 @@ from hosting.models import Site
 from hosting.services.alerts import alerts_evaluate_site
 from hosting.services.anomalies import anomalies_detect_site
 from hosting.services.miner_batch import miner_batch_run
+from hosting.services.miner_identify import miner_identify
 from hosting.services.telemetry_collect import telemetry_collect, telemetry_collect_shards
 from hosting.services.telemetry_partitions import telemetry_partitions_maintain
 from hosting.services.telemetry_rollups import telemetry_rollup
 from mining_platform.core.errors import DomainError
 from mining_platform.core.locks import JobLockedError, job_lock, periodic_job
+from mining_platform.core.models import User
 
 logger = logging.getLogger(__name__)
 
@@ -102,3 +105,17 @@ def miner_batch_run_task(*, batch_id: str) -> dict[str, int]:
         logger.warning("Miner batch refused: batch=%s code=%s message=%s", batch_id, exc.code, exc.message)
         return {}
     return {"total": summary.total, "ok": summary.ok, "failed": summary.failed}
+
+
+# base=DjangoTask: Celery already makes it every task's base under Django, but celery-types knows
+# delay_on_commit only on that class.
+@shared_task(name="hosting.miner_identify", base=DjangoTask, soft_time_limit=60, time_limit=90)
+def miner_identify_task(*, miner_id: int, requested_by_id: int | None = None) -> dict[str, object]:
+    """Identify one miner with pyasic and correct its row; the outcome is in the operation log."""
+    requested_by = None if requested_by_id is None else User.objects.filter(pk=requested_by_id).first()
+    try:
+        result = miner_identify(miner_id=miner_id, requested_by=requested_by, now=timezone.now())
+    except DomainError as exc:
+        logger.warning("Miner identification refused: miner_id=%s code=%s message=%s", miner_id, exc.code, exc.message)
+        return {}
+    return {"outcome": result.outcome, "changed": list(result.changed), "operation_id": result.operation_id}

@@ -46,7 +46,13 @@ from .serializers import (
     TelemetrySerializer,
 )
 from .services.miner_batch import miner_batch_get, miner_batch_list, miner_batch_start, miner_batch_summary
-from .services.miner_control import POWER_TARGET_MAX_W, POWER_TARGET_MIN_W, miner_command, miner_command_failure
+from .services.miner_control import (
+    CONTROL_ACTIONS,
+    POWER_TARGET_MAX_W,
+    POWER_TARGET_MIN_W,
+    miner_command,
+    miner_command_failure,
+)
 
 DEVICES_PER_PAGE = 100
 
@@ -246,7 +252,9 @@ class MinerPowerTargetApi(MinerCommandApi):
 class MinerBatchForm(forms.Form):
     """The device list's batch action: an action for the ticked miners or for every miner the filter matches."""
 
-    action = forms.ChoiceField(choices=MinerAction.choices)
+    action = forms.ChoiceField(
+        choices=[(value, label) for value, label in MinerAction.choices if value in CONTROL_ACTIONS]
+    )
     power_w = forms.IntegerField(required=False, min_value=POWER_TARGET_MIN_W, max_value=POWER_TARGET_MAX_W)
     scope = forms.ChoiceField(choices=[("selected", "Selected miners"), ("filter", "Every miner the filter matches")])
     miner = forms.TypedMultipleChoiceField(coerce=int, required=False)

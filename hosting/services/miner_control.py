@@ -39,6 +39,8 @@ logger = logging.getLogger(__name__)
 
 # `outcome` of a row whose command has not come back yet.
 REQUESTED = "requested"
+# Identification is logged beside the commands but is not one (services/miner_identify.py).
+CONTROL_ACTIONS = tuple(action for action in MinerAction.values if action != MinerAction.IDENTIFY)
 # Watts a power target may ask for: below this no ASIC hashes; above it no single unit draws.
 POWER_TARGET_MIN_W = 100
 POWER_TARGET_MAX_W = 20_000
@@ -68,8 +70,8 @@ class ControlJob:
 
 def control_parameters_clean(*, action: str, parameters: Mapping[str, object]) -> dict[str, object]:
     """The parameters to store for `action`, checked; InvalidInputError names the bad field."""
-    if action not in MinerAction.values:
-        raise InvalidInputError(fields={"action": [f"must be one of {', '.join(MinerAction.values)}"]})
+    if action not in CONTROL_ACTIONS:
+        raise InvalidInputError(fields={"action": [f"must be one of {', '.join(CONTROL_ACTIONS)}"]})
     if action != MinerAction.POWER_TARGET:
         return {}
     power_w = parameters.get("power_w")

@@ -5,6 +5,7 @@ from pathlib import Path
 
 import django_stubs_ext
 import environ
+from django.core.exceptions import ImproperlyConfigured
 
 from mining_platform import __version__
 
@@ -244,6 +245,12 @@ HEALTH_WORKER_PING_TIMEOUT_SECONDS = env.float("HEALTH_WORKER_PING_TIMEOUT_SECON
 
 # Offline market history shipped with the project (see analytics/data/PROVENANCE.md).
 MARKET_DATA_DIR = BASE_DIR / "analytics" / "data"
+# Where market and network figures come from: "replay" (the shipped history, no internet) or "live"
+# (the exchange and network collectors). Production settings switch to live.
+MARKET_DATA_SOURCE_FROM_ENV = env.str("MARKET_DATA_SOURCE", default="")
+MARKET_DATA_SOURCE = MARKET_DATA_SOURCE_FROM_ENV or "replay"
+if MARKET_DATA_SOURCE not in ("replay", "live"):
+    raise ImproperlyConfigured(f"MARKET_DATA_SOURCE must be replay or live, not {MARKET_DATA_SOURCE!r}.")
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOG_FORMAT = env.str("LOG_FORMAT", default="text")  # "json" for log shippers

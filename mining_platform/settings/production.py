@@ -8,6 +8,7 @@ from .base import (
     DEBUG,
     DEV_SECRET_KEY,
     EMAIL_BACKEND_FROM_ENV,
+    MARKET_DATA_SOURCE_FROM_ENV,
     PRODUCTION_HSTS_SECONDS,
     PRODUCTION_SSL_REDIRECT,
     SECRET_KEY,
@@ -42,3 +43,5 @@ STORAGES = {
     "default": {"BACKEND": "django.core.files.storage.FileSystemStorage"},
     "staticfiles": {"BACKEND": "django.contrib.staticfiles.storage.ManifestStaticFilesStorage"},
 }
+# Live collectors are the production default; MARKET_DATA_SOURCE=replay still forces the shipped history.
+MARKET_DATA_SOURCE = MARKET_DATA_SOURCE_FROM_ENV or "live"
