@@ -16,6 +16,7 @@ demo: setup
 	@$(MANAGE) migrate --no-input -v 0
 	@$(MANAGE) sync_periodic_tasks
 	@$(MANAGE) load_demo
+	@$(MANAGE) load_market_history
 	@echo ""
 	@echo "  Site      http://127.0.0.1:$(WEB_PORT)/"
 	@echo "  Admin     http://127.0.0.1:$(WEB_PORT)/admin/"

@@ -251,6 +251,28 @@ MARKET_DATA_SOURCE_FROM_ENV = env.str("MARKET_DATA_SOURCE", default="")
 MARKET_DATA_SOURCE = MARKET_DATA_SOURCE_FROM_ENV or "replay"
 if MARKET_DATA_SOURCE not in ("replay", "live"):
     raise ImproperlyConfigured(f"MARKET_DATA_SOURCE must be replay or live, not {MARKET_DATA_SOURCE!r}.")
+# Market signals: RSI(14) rising above the first raises "overbought", falling below the second "oversold".
+SIGNAL_RSI_OVERBOUGHT = env.float("SIGNAL_RSI_OVERBOUGHT", default=70.0)
+SIGNAL_RSI_OVERSOLD = env.float("SIGNAL_RSI_OVERSOLD", default=30.0)
+if not 0 < SIGNAL_RSI_OVERSOLD < SIGNAL_RSI_OVERBOUGHT < 100:
+    raise ImproperlyConfigured("Signal thresholds need 0 < SIGNAL_RSI_OVERSOLD < SIGNAL_RSI_OVERBOUGHT < 100.")
+# Live collectors: each source's base URL (tests and benchmarks point them at local servers), the
+# per-source time budget (the whole run is bounded by it, since sources run at once), how old a
+# source's own timestamp may be, and how far from the median a price may sit before it is left out.
+MARKET_COINGECKO_URL = env.str("MARKET_COINGECKO_URL", default="https://api.coingecko.com")
+MARKET_BINANCE_URL = env.str("MARKET_BINANCE_URL", default="https://api.binance.com")
+MARKET_OKX_URL = env.str("MARKET_OKX_URL", default="https://www.okx.com")
+MARKET_BYBIT_URL = env.str("MARKET_BYBIT_URL", default="https://api.bybit.com")
+MARKET_DERIBIT_URL = env.str("MARKET_DERIBIT_URL", default="https://www.deribit.com")
+MARKET_BLOCKCHAIN_INFO_URL = env.str("MARKET_BLOCKCHAIN_INFO_URL", default="https://api.blockchain.info")
+MARKET_MEMPOOL_URL = env.str("MARKET_MEMPOOL_URL", default="https://mempool.space")
+MARKET_SOURCE_TIMEOUT_SECONDS = env.float("MARKET_SOURCE_TIMEOUT_SECONDS", default=8.0)
+MARKET_CONNECT_TIMEOUT_SECONDS = env.float("MARKET_CONNECT_TIMEOUT_SECONDS", default=3.0)
+MARKET_SOURCE_MAX_AGE_SECONDS = env.int("MARKET_SOURCE_MAX_AGE_SECONDS", default=900)
+MARKET_OUTLIER_PERCENT = env.float("MARKET_OUTLIER_PERCENT", default=2.0)
+# How long the latest price and difficulty are served from the cache before they are recomputed.
+MARKET_PRICE_CACHE_SECONDS = env.int("MARKET_PRICE_CACHE_SECONDS", default=300)
+MARKET_DIFFICULTY_CACHE_SECONDS = env.int("MARKET_DIFFICULTY_CACHE_SECONDS", default=900)
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOG_FORMAT = env.str("LOG_FORMAT", default="text")  # "json" for log shippers

@@ -1,0 +1,117 @@
+"""mempool.space public API: difficulty, hash rate, tip height and recommended fees as one reading.
+
+- `/api/v1/mining/hashrate/3d`: `currentHashrate` (H/s) and `currentDifficulty`;
+- `/api/v1/difficulty-adjustment`: epoch progress, the expected change (percent), the estimated
+  retarget time (milliseconds) and the next retarget height;
+- `/api/blocks/tip/height`: the tip height as plain text;
+- `/api/v1/fees/recommended`: fee rates in sat/vB.
+
+The four calls run at once; the source counts as failed when any of them fails, so a reading is
+always whole. These answers carry no timestamp of their own, so the reading is dated when it arrived.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import datetime
+from decimal import Decimal
+
+import httpx
+
+from .base import (
+    BLOCK_HEIGHT_RANGE,
+    DIFFICULTY_RANGE,
+    HASHRATE_THS_RANGE,
+    ErrorKind,
+    NetworkReading,
+    SourceError,
+    as_decimal,
+    as_int,
+    as_mapping,
+    epoch_to_datetime,
+    float_in_range,
+    get_json,
+    get_text,
+    in_range,
+    require,
+)
+
+NAME = "mempool_space"
+HASHRATE_PERIOD = "3d"
+
+
+def hashrate_parse(body: object) -> tuple[Decimal, float]:
+    """The current difficulty and hash rate (TH/s)."""
+    data = as_mapping(body, "hashrate body")
+    difficulty = in_range(
+        as_decimal(require(data, "currentDifficulty", "hashrate body"), "currentDifficulty"),
+        "currentDifficulty",
+        low=DIFFICULTY_RANGE[0],
+        high=DIFFICULTY_RANGE[1],
+    )
+    hashrate_ths = float_in_range(
+        as_decimal(require(data, "currentHashrate", "hashrate body"), "currentHashrate") / Decimal(10**12),
+        "currentHashrate (TH/s)",
+        low=HASHRATE_THS_RANGE[0],
+        high=HASHRATE_THS_RANGE[1],
+    )
+    return difficulty, hashrate_ths
+
+
+def difficulty_adjustment_parse(body: object) -> tuple[float, datetime, int]:
+    """The expected change (percent), the estimated retarget time, and the next retarget height."""
+    data = as_mapping(body, "difficulty adjustment body")
+    change = float(as_decimal(require(data, "difficultyChange", "difficulty adjustment"), "difficultyChange"))
+    # Retargets are clamped to a factor of four: anything outside -75 % .. +300 % is not a real estimate.
+    if not -75.0 <= change <= 300.0:
+        raise SourceError(ErrorKind.OUT_OF_RANGE, f"difficultyChange {change} is outside -75..300 %")
+    retarget_at = epoch_to_datetime(
+        require(data, "estimatedRetargetDate", "difficulty adjustment"), "estimatedRetargetDate", unit_seconds=1e-3
+    )
+    height = as_int(require(data, "nextRetargetHeight", "difficulty adjustment"), "nextRetargetHeight")
+    return change, retarget_at, height
+
+
+def tip_height_parse(text: str) -> int:
+    try:
+        height = int(text.strip())
+    except ValueError as exc:
+        raise SourceError(ErrorKind.MALFORMED, f"tip height is not an integer: {text[:40]!r}") from exc
+    in_range(Decimal(height), "tip height", low=BLOCK_HEIGHT_RANGE[0], high=BLOCK_HEIGHT_RANGE[1])
+    return height
+
+
+def fees_parse(body: object) -> tuple[int, int, int, int]:
+    """Fastest, half-hour, hour and economy fee rates, sat/vB."""
+    data = as_mapping(body, "fees body")
+    rates = tuple(
+        as_int(require(data, name, "fees"), name) for name in ("fastestFee", "halfHourFee", "hourFee", "economyFee")
+    )
+    if any(rate < 0 or rate > 100_000 for rate in rates):
+        raise SourceError(ErrorKind.OUT_OF_RANGE, f"fee rates {rates} are outside 0..100000 sat/vB")
+    return rates[0], rates[1], rates[2], rates[3]
+
+
+async def reading_fetch(client: httpx.AsyncClient, *, base_url: str, now: datetime) -> NetworkReading:
+    hashrate_body, adjustment_body, tip_text, fees_body = await asyncio.gather(
+        get_json(client, f"{base_url}/api/v1/mining/hashrate/{HASHRATE_PERIOD}"),
+        get_json(client, f"{base_url}/api/v1/difficulty-adjustment"),
+        get_text(client, f"{base_url}/api/blocks/tip/height"),
+        get_json(client, f"{base_url}/api/v1/fees/recommended"),
+    )
+    difficulty, hashrate_ths = hashrate_parse(hashrate_body)
+    change, retarget_at, retarget_height = difficulty_adjustment_parse(adjustment_body)
+    fastest, half_hour, hour, economy = fees_parse(fees_body)
+    return NetworkReading(
+        observed_at=now,
+        difficulty=difficulty,
+        hashrate_ths=hashrate_ths,
+        block_height=tip_height_parse(tip_text),
+        next_retarget_height=retarget_height,
+        difficulty_change_percent=change,
+        estimated_retarget_at=retarget_at,
+        fastest_fee_sat_vb=fastest,
+        half_hour_fee_sat_vb=half_hour,
+        hour_fee_sat_vb=hour,
+        economy_fee_sat_vb=economy,
+    )

@@ -1,0 +1,1 @@
+"""Writes and workflows of the analytics app: history loading, indicators, signals."""

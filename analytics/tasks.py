@@ -1,0 +1,40 @@
+"""Celery tasks of analytics: thin wrappers over services, periodic ones under the job lock."""
+
+from celery import shared_task
+from django.utils import timezone
+
+from analytics.services.aggregate import market_aggregate
+from analytics.services.forecasts import forecasts_refresh
+from analytics.services.signals import technical_analysis_refresh
+from mining_platform.core.locks import periodic_job
+
+
+@shared_task(name="analytics.indicators_refresh", soft_time_limit=120, time_limit=180)
+@periodic_job("analytics.indicators_refresh", ttl_seconds=60)
+def indicators_refresh_task() -> dict[str, dict[str, int]]:
+    """Recompute indicators and signals of the recent tail of every series (new and corrected candles)."""
+    return {
+        result.series: {"indicator_rows": result.indicator_rows, "signals": result.signals}
+        for result in technical_analysis_refresh(full=False)
+    }
+
+
+@shared_task(name="analytics.market_aggregate", soft_time_limit=60, time_limit=90)
+@periodic_job("analytics.market_aggregate", ttl_seconds=60)
+def market_aggregate_task() -> dict[str, int | str | None]:
+    """Aggregate every market and network source (or the replay history) into one stored run."""
+    result = market_aggregate(now=timezone.now())
+    return {
+        "analytics_id": result.analytics_id,
+        "mode": result.mode,
+        "price_usd": None if result.price_usd is None else str(result.price_usd),
+        "sources_answered": result.sources_answered,
+        "sources_asked": result.sources_asked,
+    }
+
+
+@shared_task(name="analytics.forecasts_refresh", soft_time_limit=300, time_limit=360)
+@periodic_job("analytics.forecasts_refresh", ttl_seconds=120)
+def forecasts_refresh_task() -> dict[str, str]:
+    """Refit the ARIMA forecasts of price and difficulty on the stored history and store them."""
+    return {row.target: f"ARIMA{row.order} from {row.history_end}" for row in forecasts_refresh(now=timezone.now())}
