@@ -1,12 +1,15 @@
 """Reads of market and network history: candles, network stats, retargets, indicators and signals."""
 
+import logging
+from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta
 from decimal import Decimal
 
 import pandas as pd
 from django.conf import settings
 from django.db.models import QuerySet, Sum
+from django.utils import timezone
 
 from analytics.models import (
     DifficultyAdjustment,
@@ -17,8 +20,18 @@ from analytics.models import (
     PriceCandle,
     TechnicalIndicator,
 )
+from analytics.services.network_estimates import (
+    EpochStart,
+    NetworkEstimates,
+    NetworkHistory,
+    network_estimates_compute,
+    network_history_build,
+    network_history_offline,
+)
 from mining_platform.core.cache import CachedValue, cached_value
 from mining_platform.core.errors import NotFoundError
+
+logger = logging.getLogger(__name__)
 
 
 def price_candle_list(
@@ -242,3 +255,92 @@ def difficulty_daily_series(*, source: str, end: datetime | None = None) -> "pd.
     series = pd.Series([float(difficulty) for _, difficulty in rows], index=moments, dtype=float)
     daily: pd.Series[float] = series.groupby(moments.normalize()).last()
     return daily
+
+
+# --- next retarget and halving (cached) ---------------------------------------------------------------
+
+NETWORK_ESTIMATES_CACHE_KEY = "analytics:network_estimates"
+
+
+def _mode_network_stats() -> QuerySet[NetworkStats]:
+    """Network rows of the current data mode: the shipped history in replay, the live sources in live."""
+    rows = NetworkStats.objects.all()
+    if settings.MARKET_DATA_SOURCE == "replay":
+        return rows.filter(source=REPLAY_SOURCE)
+    return rows.exclude(source=REPLAY_SOURCE)
+
+
+def network_history_stored() -> NetworkHistory | None:
+    """The network history from the database for the current data mode; None when it lacks retargets or days.
+
+    A row at 00:00 UTC is a daily figure (the shipped history, or blockchain.info's charts in live mode):
+    where a day has one, it stands for the day, since the block counts derive from exactly that series.
+    Other days get the mean difficulty and hash rate of their readings (live collectors, every 15 minutes).
+    """
+    epochs = [
+        EpochStart(
+            height=height,
+            difficulty=float(difficulty),
+            started_on=start.astimezone(UTC).date(),
+            # history_load stores a retarget known only by its day at 00:00 UTC of that day; a real block
+            # exactly at midnight is a one-in-86400 chance, so midnight means "time unknown".
+            started_at=None if start.astimezone(UTC).time() == time() else start.astimezone(UTC),
+        )
+        for height, start, difficulty in DifficultyAdjustment.objects.order_by("height").values_list(
+            "height", "start_time", "difficulty"
+        )
+    ]
+    readings: dict[date, list[tuple[float, float | None]]] = defaultdict(list)
+    daily_rows: dict[date, list[tuple[float, float | None]]] = defaultdict(list)
+    for recorded_at, difficulty, hashrate in _mode_network_stats().values_list(
+        "recorded_at", "difficulty", "hashrate_ths"
+    ):
+        moment = recorded_at.astimezone(UTC)
+        target = daily_rows if moment.time() == time() else readings
+        target[moment.date()].append((float(difficulty), hashrate))
+    if not epochs or not (readings or daily_rows):
+        return None
+    daily: dict[date, tuple[float, float | None]] = {}
+    for day in readings.keys() | daily_rows.keys():
+        values = daily_rows.get(day) or readings[day]
+        hashrates = [h for _, h in values if h is not None]
+        daily[day] = (
+            sum(d for d, _ in values) / len(values),
+            sum(hashrates) / len(hashrates) if hashrates else None,
+        )
+    return network_history_build(epochs=epochs, daily=daily)
+
+
+def network_estimates_uncached(*, now: datetime) -> NetworkEstimates:
+    """Next retarget and halving from the stored history of the current mode, else from the shipped files."""
+    history = network_history_stored()
+    if history is not None:
+        try:
+            return network_estimates_compute(history=history, now=now)
+        except ValueError:
+            # Stored rows that cannot give an estimate (no retarget before `now`, no pace to take) must not
+            # leave the pages blank: the shipped history still can.
+            logger.warning(
+                "Network estimates: stored history unusable, using the shipped files: mode=%s now=%s",
+                settings.MARKET_DATA_SOURCE,
+                now.isoformat(),
+                exc_info=True,
+            )
+    return network_estimates_compute(history=network_history_offline(), now=now)
+
+
+def network_estimates_latest(*, now: datetime | None = None) -> NetworkEstimates:
+    """Next retarget (date, percentage) and next halving as of `now` (default: the current time), cached.
+
+    The estimate is per UTC day (it uses whole days only), so the cache key holds the mode and the day.
+    Served fresh for MARKET_DIFFICULTY_CACHE_SECONDS (15 minutes), then stale while one caller refreshes.
+    """
+    at = (timezone.now() if now is None else now).astimezone(UTC)
+    seconds = settings.MARKET_DIFFICULTY_CACHE_SECONDS
+    cached = cached_value(
+        key=f"{NETWORK_ESTIMATES_CACHE_KEY}:{settings.MARKET_DATA_SOURCE}:{at.date().isoformat()}",
+        compute=lambda: network_estimates_uncached(now=at),
+        ttl_seconds=seconds,
+        stale_seconds=seconds,
+    )
+    return cached.value

@@ -4,7 +4,9 @@ from celery import shared_task
 from django.utils import timezone
 
 from analytics.services.aggregate import market_aggregate
+from analytics.services.candles import candles_collect
 from analytics.services.forecasts import forecasts_refresh
+from analytics.services.network_backfill import network_stats_backfill
 from analytics.services.signals import technical_analysis_refresh
 from mining_platform.core.locks import periodic_job
 
@@ -38,3 +40,23 @@ def market_aggregate_task() -> dict[str, int | str | None]:
 def forecasts_refresh_task() -> dict[str, str]:
     """Refit the ARIMA forecasts of price and difficulty on the stored history and store them."""
     return {row.target: f"ARIMA{row.order} from {row.history_end}" for row in forecasts_refresh(now=timezone.now())}
+
+
+@shared_task(name="analytics.candles_collect", soft_time_limit=60, time_limit=90)
+@periodic_job("analytics.candles_collect", ttl_seconds=60)
+def candles_collect_task() -> dict[str, int | str]:
+    """Store the complete daily and hourly candles of Binance and OKX (live mode; nothing in replay)."""
+    result = candles_collect(now=timezone.now())
+    summary: dict[str, int | str] = {"mode": result.mode, "stored": result.stored}
+    summary.update({f"{o.source}:{o.interval}": o.error_kind or "ok" for o in result.series})
+    return summary
+
+
+@shared_task(name="analytics.network_stats_backfill", soft_time_limit=60, time_limit=90)
+@periodic_job("analytics.network_stats_backfill", ttl_seconds=60)
+def network_stats_backfill_task(*, timespan: str = "30days") -> dict[str, int | str]:
+    """Upsert blockchain.info's daily difficulty, hash rate and fees (live mode; nothing in replay)."""
+    result = network_stats_backfill(timespan=timespan, now=timezone.now())
+    summary: dict[str, int | str] = {"mode": result.mode, "rows": result.rows}
+    summary.update({o.chart: o.error_kind or "ok" for o in result.charts})
+    return summary

@@ -85,7 +85,7 @@ class NetworkReading:
 
 @dataclass(frozen=True)
 class Candle:
-    """One OHLCV candle; the volume is in the base asset (BTC)."""
+    """One OHLCV candle; the volume is in the base asset (BTC). `closed` is False while it still trades."""
 
     open_time: datetime
     open: Decimal
@@ -93,6 +93,7 @@ class Candle:
     low: Decimal
     close: Decimal
     volume_btc: Decimal
+    closed: bool = True
 
 
 @dataclass(frozen=True)
@@ -284,6 +285,25 @@ def non_negative(value: object, what: str, *, high: Decimal) -> Decimal:
 
 def volume_btc(value: object, what: str) -> Decimal:
     return non_negative(value, what, high=MAX_VOLUME_BTC)
+
+
+def candles_check(candles: Sequence[Candle], *, step: timedelta, what: str) -> list[Candle]:
+    """Candles oldest first, each opening on a multiple of `step` since the epoch (UTC), no time twice.
+
+    A daily candle opening at any hour but 00:00 UTC would be another day's bar (OKX's plain "1D" opens
+    at 16:00 UTC, Hong Kong midnight): stored under "1d" it would shift every daily indicator.
+    """
+    ordered = sorted(candles, key=lambda candle: candle.open_time)
+    seen: set[datetime] = set()
+    for candle in ordered:
+        if candle.open_time.timestamp() % step.total_seconds():
+            raise SourceError(
+                ErrorKind.MALFORMED, f"{what} candle at {candle.open_time.isoformat()} is not on a {step} boundary"
+            )
+        if candle.open_time in seen:
+            raise SourceError(ErrorKind.MALFORMED, f"{what} has two candles at {candle.open_time.isoformat()}")
+        seen.add(candle.open_time)
+    return ordered
 
 
 # --- running many sources at once ---------------------------------------------------------------------

@@ -4,9 +4,11 @@
 - `/api/v1/difficulty-adjustment`: epoch progress, the expected change (percent), the estimated
   retarget time (milliseconds) and the next retarget height;
 - `/api/blocks/tip/height`: the tip height as plain text;
-- `/api/v1/fees/recommended`: fee rates in sat/vB.
+- `/api/v1/fees/recommended`: fee rates in sat/vB;
+- `/api/v1/blocks`: the most recent blocks (15), newest first, each with `height`, `timestamp` (unix
+  seconds) and `extras.totalFees` (satoshis): their mean is the average fee per block.
 
-The four calls run at once; the source counts as failed when any of them fails, so a reading is
+The five calls run at once; the source counts as failed when any of them fails, so a reading is
 always whole. These answers carry no timestamp of their own, so the reading is dated when it arrived.
 """
 
@@ -27,17 +29,22 @@ from .base import (
     SourceError,
     as_decimal,
     as_int,
+    as_list,
     as_mapping,
     epoch_to_datetime,
     float_in_range,
     get_json,
     get_text,
     in_range,
+    non_negative,
     require,
 )
 
 NAME = "mempool_space"
 HASHRATE_PERIOD = "3d"
+SATS_PER_BTC = Decimal(100_000_000)
+SATOSHI = Decimal("0.00000001")
+MAX_BLOCK_FEES_SATS = 1000 * SATS_PER_BTC
 
 
 def hashrate_parse(body: object) -> tuple[Decimal, float]:
@@ -92,21 +99,51 @@ def fees_parse(body: object) -> tuple[int, int, int, int]:
     return rates[0], rates[1], rates[2], rates[3]
 
 
+def blocks_parse(body: object) -> tuple[int, Decimal]:
+    """The newest block's height and the mean total fees per block (BTC) over the blocks listed."""
+    blocks = as_list(body, "blocks")
+    if not blocks:
+        raise SourceError(ErrorKind.MALFORMED, "blocks list is empty")
+    heights: list[int] = []
+    fees_sats: list[Decimal] = []
+    for index, raw in enumerate(blocks):
+        what = f"block {index}"
+        block = as_mapping(raw, what)
+        height = as_int(require(block, "height", what), f"{what} height")
+        in_range(Decimal(height), f"{what} height", low=BLOCK_HEIGHT_RANGE[0], high=BLOCK_HEIGHT_RANGE[1])
+        epoch_to_datetime(require(block, "timestamp", what), f"{what} timestamp", unit_seconds=1.0)
+        extras = as_mapping(require(block, "extras", what), f"{what} extras")
+        # In satoshis; a whole block's fees have never come near 1,000 BTC.
+        fees = non_negative(
+            require(extras, "totalFees", f"{what} extras"), f"{what} totalFees", high=MAX_BLOCK_FEES_SATS
+        )
+        heights.append(height)
+        fees_sats.append(fees)
+    if len(set(heights)) != len(heights):
+        raise SourceError(ErrorKind.MALFORMED, "blocks list a height twice")
+    average = sum(fees_sats, Decimal(0)) / len(fees_sats) / SATS_PER_BTC
+    return max(heights), average.quantize(SATOSHI)
+
+
 async def reading_fetch(client: httpx.AsyncClient, *, base_url: str, now: datetime) -> NetworkReading:
-    hashrate_body, adjustment_body, tip_text, fees_body = await asyncio.gather(
+    hashrate_body, adjustment_body, tip_text, fees_body, blocks_body = await asyncio.gather(
         get_json(client, f"{base_url}/api/v1/mining/hashrate/{HASHRATE_PERIOD}"),
         get_json(client, f"{base_url}/api/v1/difficulty-adjustment"),
         get_text(client, f"{base_url}/api/blocks/tip/height"),
         get_json(client, f"{base_url}/api/v1/fees/recommended"),
+        get_json(client, f"{base_url}/api/v1/blocks"),
     )
     difficulty, hashrate_ths = hashrate_parse(hashrate_body)
     change, retarget_at, retarget_height = difficulty_adjustment_parse(adjustment_body)
     fastest, half_hour, hour, economy = fees_parse(fees_body)
+    newest_height, avg_fee_per_block_btc = blocks_parse(blocks_body)
     return NetworkReading(
         observed_at=now,
         difficulty=difficulty,
         hashrate_ths=hashrate_ths,
-        block_height=tip_height_parse(tip_text),
+        # The calls race a new block: whichever answer saw the later one has the tip.
+        block_height=max(tip_height_parse(tip_text), newest_height),
+        avg_fee_per_block_btc=avg_fee_per_block_btc,
         next_retarget_height=retarget_height,
         difficulty_change_percent=change,
         estimated_retarget_at=retarget_at,

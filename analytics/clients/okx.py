@@ -6,7 +6,7 @@ HTTP 200 (for example 51001, unknown instrument), and 50011 with HTTP 429 is the
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import datetime, timedelta
 
 import httpx
 
@@ -17,6 +17,7 @@ from .base import (
     SourceError,
     as_list,
     as_mapping,
+    candles_check,
     epoch_to_datetime,
     fresh,
     get_json,
@@ -66,15 +67,20 @@ async def ticker_fetch(client: httpx.AsyncClient, *, base_url: str, now: datetim
 
 
 def candles_parse(body: object) -> list[Candle]:
-    """Rows are [ts, o, h, l, c, vol, volCcy, volCcyQuote, confirm], newest first; returned oldest first."""
+    """Rows are [ts, o, h, l, c, vol, volCcy, volCcyQuote, confirm], newest first; returned oldest first.
+
+    `confirm` is "0" for the candle still trading and "1" once it is complete.
+    """
     candles = []
     for index, raw in enumerate(_data(body)):
         row = as_list(raw, f"candle {index}")
-        if len(row) < 6:
+        if len(row) < 9:
             raise SourceError(ErrorKind.MALFORMED, f"candle {index} has {len(row)} fields")
         low, high = price_usd(row[3], f"candle {index} low"), price_usd(row[2], f"candle {index} high")
         if low > high:
             raise SourceError(ErrorKind.OUT_OF_RANGE, f"candle {index} low {low} is above high {high}")
+        if row[8] not in ("0", "1"):
+            raise SourceError(ErrorKind.MALFORMED, f'candle {index} confirm is {row[8]!r}, not "0" or "1"')
         candles.append(
             Candle(
                 open_time=epoch_to_datetime(row[0], f"candle {index} ts", unit_seconds=1e-3),
@@ -83,16 +89,26 @@ def candles_parse(body: object) -> list[Candle]:
                 low=low,
                 close=price_usd(row[4], f"candle {index} close"),
                 volume_btc=volume_btc(row[5], f"candle {index} vol"),
+                closed=row[8] == "1",
             )
         )
     return sorted(candles, key=lambda candle: candle.open_time)
 
 
-async def candles_fetch(client: httpx.AsyncClient, *, base_url: str, bar: str, limit: int) -> list[Candle]:
+# Our interval names to OKX bars. OKX's plain "1D" opens at Hong Kong midnight (16:00 UTC); "1Dutc"
+# is the UTC day that every other daily series here uses. Hourly bars are the same in any zone.
+BARS = {"1d": "1Dutc", "1h": "1H"}
+_STEPS = {"1d": timedelta(days=1), "1h": timedelta(hours=1)}
+# The most /api/v5/market/candles returns per request.
+MAX_LIMIT = 300
+
+
+async def candles_fetch(client: httpx.AsyncClient, *, base_url: str, interval: str, limit: int) -> list[Candle]:
+    """The last `limit` (at most 300) candles of BTC-USDT at `interval` ("1d" or "1h"), oldest first."""
     body = await get_json(
         client,
         f"{base_url}/api/v5/market/candles",
-        params={"instId": INST_ID, "bar": bar, "limit": limit},
+        params={"instId": INST_ID, "bar": BARS[interval], "limit": min(limit, MAX_LIMIT)},
         error_text=error_text,
     )
-    return candles_parse(body)
+    return candles_check(candles_parse(body), step=_STEPS[interval], what=f"candles {interval}")

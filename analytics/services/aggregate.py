@@ -4,6 +4,8 @@ Live mode asks all sources at once (each within MARKET_SOURCE_TIMEOUT_SECONDS, s
 as long as the slowest source, never their sum), takes the median price, leaves out any source more than
 MARKET_OUTLIER_PERCENT from it (with the reason), and keeps partial runs, labelled by their completeness.
 Replay mode answers through the same function from the shipped history, without the network.
+Deribit's options summary (open interest, volume, put/call) is asked in the same run and kept under
+Deribit's per-source entry; it never counts as a price source.
 
 Network I/O happens before the transaction; the cache gets the new price and difficulty after commit.
 """
@@ -84,6 +86,8 @@ class MarketAggregate:
     network: tuple[SourceResult[NetworkReading], ...]
     network_stats_ids: tuple[int, ...]
     duration_s: float
+    # Deribit's BTC options summary: context for the operator, not part of the price.
+    options: SourceResult[deribit.OptionsSummary] | None = None
 
     @property
     def completeness(self) -> float:
@@ -153,19 +157,38 @@ def market_source_calls(*, now: datetime) -> tuple[list[SourceCall[PriceQuote]],
     return prices, network
 
 
-async def market_sources_collect(
-    *, now: datetime
-) -> tuple[list[SourceResult[PriceQuote]], list[SourceResult[NetworkReading]]]:
+def options_source_call(*, now: datetime) -> SourceCall[deribit.OptionsSummary]:
+    """Deribit's options summary, asked beside the prices; it fails alone and never counts as a price source."""
+    return SourceCall(
+        deribit.OPTIONS_NAME,
+        partial(
+            deribit.options_summary_fetch,
+            base_url=settings.MARKET_DERIBIT_URL.rstrip("/"),
+            now=now,
+            max_age_s=float(settings.MARKET_SOURCE_MAX_AGE_SECONDS),
+        ),
+    )
+
+
+@dataclass(frozen=True)
+class CollectedSources:
+    prices: list[SourceResult[PriceQuote]]
+    network: list[SourceResult[NetworkReading]]
+    options: SourceResult[deribit.OptionsSummary]
+
+
+async def market_sources_collect(*, now: datetime) -> CollectedSources:
     """Ask every source at once on one client; each has the same time budget, so the slowest bounds the run."""
     price_calls, network_calls = market_source_calls(now=now)
     timeout = float(settings.MARKET_SOURCE_TIMEOUT_SECONDS)
     async with client_build(timeout_s=timeout, connect_timeout_s=settings.MARKET_CONNECT_TIMEOUT_SECONDS) as client:
         t0 = time.perf_counter()
-        prices, network = await asyncio.gather(
+        prices, network, options = await asyncio.gather(
             sources_collect(client=client, calls=price_calls, timeout_s=timeout, t0=t0),
             sources_collect(client=client, calls=network_calls, timeout_s=timeout, t0=t0),
+            sources_collect(client=client, calls=[options_source_call(now=now)], timeout_s=timeout, t0=t0),
         )
-    return prices, network
+    return CollectedSources(prices=prices, network=network, options=options[0])
 
 
 def market_aggregate(*, now: datetime) -> MarketAggregate:
@@ -173,9 +196,11 @@ def market_aggregate(*, now: datetime) -> MarketAggregate:
     if settings.MARKET_DATA_SOURCE == "replay":
         return _replay_aggregate(now=now)
     started = time.perf_counter()
-    prices, network = asyncio.run(market_sources_collect(now=now))
+    collected = asyncio.run(market_sources_collect(now=now))
     duration = time.perf_counter() - started
-    return _live_store(now=now, prices=prices, network=network, duration_s=duration)
+    return _live_store(
+        now=now, prices=collected.prices, network=collected.network, options=collected.options, duration_s=duration
+    )
 
 
 def _live_store(
@@ -184,6 +209,7 @@ def _live_store(
     prices: Sequence[SourceResult[PriceQuote]],
     network: Sequence[SourceResult[NetworkReading]],
     duration_s: float,
+    options: SourceResult[deribit.OptionsSummary] | None = None,
 ) -> MarketAggregate:
     answered = {r.source: r.value.price_usd for r in prices if r.value is not None}
     robust = price_robust(prices=answered, outlier_percent=settings.MARKET_OUTLIER_PERCENT)
@@ -206,6 +232,9 @@ def _live_store(
     ]
     price = None if robust.price_usd is None else robust.price_usd.quantize(CENT)
     per_source = {o.source: _price_entry(o) for o in outcomes} | {r.source: _network_entry(r) for r in network}
+    if options is not None and deribit.NAME in per_source:
+        # Kept under Deribit's own entry, so every top-level entry stays a price or network source.
+        per_source[deribit.NAME]["options"] = _options_entry(options)
     readings = [r for r in network if r.value is not None]
     with transaction.atomic(durable=True):
         row = MarketAnalytics(
@@ -248,6 +277,7 @@ def _live_store(
         network=tuple(network),
         network_stats_ids=tuple(s.pk for s in stats),
         duration_s=duration_s,
+        options=options,
     )
 
 
@@ -336,7 +366,9 @@ def _ms(seconds: float) -> int:
     return round(seconds * 1000)
 
 
-def _result_entry(result: SourceResult[PriceQuote] | SourceResult[NetworkReading], kind: str) -> dict[str, object]:
+def _result_entry(
+    result: SourceResult[PriceQuote] | SourceResult[NetworkReading] | SourceResult[deribit.OptionsSummary], kind: str
+) -> dict[str, object]:
     return {
         "kind": kind,
         "ok": result.ok,
@@ -364,6 +396,25 @@ def _price_entry(outcome: PriceSourceOutcome) -> dict[str, object]:
     return entry
 
 
+def _options_entry(result: SourceResult[deribit.OptionsSummary]) -> dict[str, object]:
+    entry = _result_entry(result, "options")
+    summary = result.value
+    if summary is not None:
+        pc_oi, pc_volume = summary.put_call_open_interest_ratio, summary.put_call_volume_ratio
+        entry |= {
+            "observed_at": summary.observed_at.isoformat(),
+            "instruments": summary.instruments,
+            "open_interest_btc": str(summary.open_interest_btc),
+            "call_open_interest_btc": str(summary.call_open_interest_btc),
+            "put_open_interest_btc": str(summary.put_open_interest_btc),
+            "volume_24h_btc": str(summary.volume_24h_btc),
+            "volume_24h_usd": None if summary.volume_24h_usd is None else str(summary.volume_24h_usd.quantize(CENT)),
+            "put_call_open_interest_ratio": None if pc_oi is None else round(pc_oi, 4),
+            "put_call_volume_ratio": None if pc_volume is None else round(pc_volume, 4),
+        }
+    return entry
+
+
 def _network_entry(result: SourceResult[NetworkReading]) -> dict[str, object]:
     entry = _result_entry(result, "network")
     reading = result.value
@@ -372,6 +423,9 @@ def _network_entry(result: SourceResult[NetworkReading]) -> dict[str, object]:
             "difficulty": str(reading.difficulty),
             "hashrate_ths": reading.hashrate_ths,
             "block_height": reading.block_height,
+            "avg_fee_per_block_btc": (
+                None if reading.avg_fee_per_block_btc is None else str(reading.avg_fee_per_block_btc)
+            ),
             "observed_at": reading.observed_at.isoformat(),
             "difficulty_change_percent": reading.difficulty_change_percent,
             "next_retarget_height": reading.next_retarget_height,

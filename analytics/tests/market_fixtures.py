@@ -119,6 +119,27 @@ def binance_klines(now: datetime) -> object:
     return rows
 
 
+def _series_opens(now: datetime, interval_s: int, count: int) -> list[int]:
+    """Open times (ms) of `count` consecutive candles, oldest first, the last one containing `now`."""
+    current = int(now.timestamp()) // interval_s * interval_s
+    return [(current - (count - 1 - i) * interval_s) * 1000 for i in range(count)]
+
+
+def _ohlc(i: int) -> tuple[str, str, str, str]:
+    base = 67000 + 100 * i
+    return f"{base}.10", f"{base + 250}.00", f"{base - 150}.50", f"{base + 60}.25"
+
+
+def binance_klines_series(now: datetime, *, interval_s: int, count: int) -> object:
+    """`count` klines oldest first; the last is the one still trading (its close time is ahead of `now`)."""
+    rows = []
+    for i, open_ms in enumerate(_series_opens(now, interval_s, count)):
+        o, h, low, c = _ohlc(i)
+        close_ms = open_ms + interval_s * 1000 - 1
+        rows.append([open_ms, o, h, low, c, f"{800 + i}.12345678", close_ms, "5.4e7", 51234, "400.1", "2.7e7", "0"])
+    return rows
+
+
 BINANCE_INVALID_SYMBOL = {"code": -1121, "msg": "Invalid symbol."}
 BINANCE_RATE_LIMIT = {
     "code": -1003,
@@ -165,6 +186,20 @@ def okx_candles(now: datetime) -> object:
             [str(start), "67000.2", "67349.8", "66900.0", "67300.1", "288.25", "288.25", "19345678.9", "1"],
         ],
     }
+
+
+def okx_candles_series(now: datetime, *, interval_s: int, count: int, offset_s: int = 0) -> object:
+    """`count` candles newest first, as OKX sends them; the newest is still trading (confirm "0").
+
+    `offset_s` shifts every open time, e.g. -8 h for the Hong Kong day OKX's plain "1D" bar uses.
+    """
+    rows = []
+    opens = _series_opens(now, interval_s, count)
+    for i, open_ms in enumerate(opens):
+        o, h, low, c = _ohlc(i)
+        confirm = "0" if i == count - 1 else "1"
+        rows.append([str(open_ms + offset_s * 1000), o, h, low, c, f"{300 + i}.5", f"{300 + i}.5", "2.0e7", confirm])
+    return {"code": "0", "msg": "", "data": rows[::-1]}
 
 
 OKX_UNKNOWN_INSTRUMENT = {"code": "51001", "msg": "Instrument ID does not exist", "data": []}
@@ -228,6 +263,54 @@ def deribit_error(now: datetime, *, code: int = -32602, message: str = "Invalid 
     }
 
 
+# Deribit's BTC options, one summary per instrument: (name, open interest, 24 h volume, 24 h volume USD).
+DERIBIT_OPTIONS = [
+    ("BTC-27MAR26-70000-C", 512.3, 120.4, 331250.12),
+    ("BTC-27MAR26-60000-P", 830.5, 95.1, 210004.5),
+    ("BTC-26JUN26-90000-C", 1204.7, 10.5, 14020.0),
+    ("BTC-3MAR26-65000-P", 0.0, 0.0, 0.0),
+]
+
+
+def deribit_options_summary(now: datetime) -> object:
+    us_out = int(now.timestamp() * 1_000_000) - 150_000
+    result = []
+    for name, open_interest, volume, volume_usd in DERIBIT_OPTIONS:
+        quiet = volume == 0
+        result.append(
+            {
+                "volume": volume,
+                "underlying_price": 67250.5,
+                "underlying_index": "BTC-" + name.split("-")[1],
+                "quote_currency": "BTC",
+                "price_change": None if quiet else -3.1746,
+                "open_interest": open_interest,
+                "mid_price": 0.0415,
+                "mark_price": 0.0412,
+                "mark_iv": 48.52,
+                "low": None if quiet else 0.04,
+                "last": None if quiet else 0.041,
+                "interest_rate": 0.0,
+                "instrument_name": name,
+                "high": None if quiet else 0.043,
+                "estimated_delivery_price": DERIBIT_INDEX,
+                "creation_timestamp": us_out // 1000,
+                "bid_price": 0.041,
+                "base_currency": "BTC",
+                "ask_price": 0.042,
+                "volume_usd": volume_usd,
+            }
+        )
+    return {
+        "jsonrpc": "2.0",
+        "result": result,
+        "usIn": us_out - 2812,
+        "usOut": us_out,
+        "usDiff": 2812,
+        "testnet": False,
+    }
+
+
 def blockchain_stats(now: datetime, *, ago_s: float = 60) -> object:
     return {
         "timestamp": float(_ms(now, ago_s)),
@@ -284,6 +367,97 @@ def mempool_difficulty_adjustment(now: datetime) -> object:
     }
 
 
+# Fifteen recent blocks, newest first; their total fees run from 24,000,000 down to 10,000,000 sat.
+MEMPOOL_BLOCK_COUNT = 15
+
+
+def mempool_blocks(now: datetime, *, tip: int = TIP_HEIGHT) -> list[dict[str, object]]:
+    blocks: list[dict[str, object]] = []
+    for i in range(MEMPOOL_BLOCK_COUNT):
+        at = int(now.timestamp()) - 120 - i * 600
+        total_fees = 10_000_000 + (MEMPOOL_BLOCK_COUNT - 1 - i) * 1_000_000
+        blocks.append(
+            {
+                "id": f"{0xABC000 + i:064x}",
+                "height": tip - i,
+                "version": 536870912,
+                "timestamp": at,
+                "bits": 386089497,
+                "nonce": 1234567 + i,
+                "difficulty": DIFFICULTY,
+                "merkle_root": f"{0xDEF000 + i:064x}",
+                "tx_count": 3500 + i,
+                "size": 1612345,
+                "weight": 3993012,
+                "previousblockhash": f"{0xABC000 + i + 1:064x}",
+                "mediantime": at - 3000,
+                "stale": False,
+                "extras": {
+                    "reward": 312_500_000 + total_fees,
+                    "coinbaseRaw": "03cb950d04a1b2c3d4",
+                    "orphans": [],
+                    "medianFee": 3.02,
+                    "feeRange": [1.0, 2.0, 2.5, 3.0, 4.1, 6.0, 150.2],
+                    "totalFees": total_fees,
+                    "avgFee": total_fees // (3500 + i),
+                    "avgFeeRate": 5,
+                    "utxoSetChange": 1204,
+                    "avgTxSize": 450.21,
+                    "totalInputs": 7012,
+                    "totalOutputs": 9030,
+                    "totalOutputAmt": 512345678901,
+                    "segwitTotalTxs": 3100,
+                    "segwitTotalSize": 1400000,
+                    "segwitTotalWeight": 3500000,
+                    "header": "00000020" + "ab" * 76,
+                    "utxoSetSize": None,
+                    "totalInputAmt": None,
+                    "virtualSize": 998253,
+                    "firstSeen": at - 2,
+                    "pool": {"id": 111, "name": "Foundry USA", "slug": "foundryusa"},
+                    "matchRate": 100,
+                    "expectedFees": total_fees + 10_000,
+                    "expectedWeight": 3991000,
+                    "similarity": 0.9951,
+                },
+            }
+        )
+    return blocks
+
+
+# Names, units and descriptions as the charts API gives them for each chart.
+BLOCKCHAIN_CHARTS = {
+    "hash-rate": (
+        "Total Hash Rate (TH/s)",
+        "Hash Rate TH/s",
+        "The estimated number of terahashes per second the bitcoin network is performing in the last 24 hours.",
+    ),
+    "difficulty": (
+        "Difficulty",
+        "Difficulty",
+        "A relative measure of how difficult it is to mine a new block for the blockchain.",
+    ),
+    "transaction-fees": (
+        "Total Transaction Fees (BTC)",
+        "BTC",
+        "The total BTC value of all transaction fees paid to miners. This does not include coinbase block rewards.",
+    ),
+}
+
+
+def blockchain_chart(chart: str, points: list[tuple[int, float]], *, unit: str | None = None) -> dict[str, object]:
+    """A charts API answer with the given (unix seconds, value) points."""
+    name, default_unit, description = BLOCKCHAIN_CHARTS[chart]
+    return {
+        "status": "ok",
+        "name": name,
+        "unit": default_unit if unit is None else unit,
+        "period": "day",
+        "description": description,
+        "values": [{"x": x, "y": y} for x, y in points],
+    }
+
+
 MEMPOOL_FEES = {"fastestFee": 12, "halfHourFee": 8, "hourFee": 6, "economyFee": 3, "minimumFee": 1}
 
 
@@ -306,13 +480,17 @@ def documented_answers(now: datetime) -> dict[str, dict[str, Answer]]:
         "binance": {"/api/v3/ticker/24hr": Answer(200, binance_ticker(now))},
         "okx": {"/api/v5/market/ticker": Answer(200, okx_ticker(now))},
         "bybit": {"/v5/market/tickers": Answer(200, bybit_tickers(now))},
-        "deribit": {"/api/v2/public/get_index_price": Answer(200, deribit_index(now))},
+        "deribit": {
+            "/api/v2/public/get_index_price": Answer(200, deribit_index(now)),
+            "/api/v2/public/get_book_summary_by_currency": Answer(200, deribit_options_summary(now)),
+        },
         "blockchain_info": {"/stats": Answer(200, blockchain_stats(now))},
         "mempool_space": {
             "/api/v1/mining/hashrate/3d": Answer(200, mempool_hashrate(now)),
             "/api/v1/difficulty-adjustment": Answer(200, mempool_difficulty_adjustment(now)),
             "/api/blocks/tip/height": Answer(200, str(TIP_HEIGHT)),
             "/api/v1/fees/recommended": Answer(200, MEMPOOL_FEES),
+            "/api/v1/blocks": Answer(200, mempool_blocks(now)),
         },
     }
 

@@ -136,6 +136,59 @@ def test_market_aggregate_leaves_out_an_outlier_with_its_reason(
     assert row.sources_answered == 5  # it answered; it was left out of the price, and says why
 
 
+@pytest.mark.usefixtures("live")
+def test_market_aggregate_keeps_the_deribit_options_summary_in_deribits_entry(
+    django_capture_on_commit_callbacks: RunOnCommit,
+) -> None:
+    row = _run(fx.documented_answers(NOW), django_capture_on_commit_callbacks)
+
+    options = row.per_source["deribit"]["options"]
+    assert options["ok"] is True
+    assert options["kind"] == "options"
+    assert options["instruments"] == 4
+    assert Decimal(options["open_interest_btc"]) == Decimal("2547.5")
+    assert Decimal(options["volume_24h_btc"]) == Decimal("226.0")
+    assert options["volume_24h_usd"] == "555274.62"
+    assert options["put_call_open_interest_ratio"] == round(830.5 / 1717.0, 4)
+    assert options["put_call_volume_ratio"] == round(95.1 / 130.9, 4)
+    # Context, not a price source: the counts stay those of the five prices.
+    assert (row.sources_answered, row.sources_asked) == (5, 5)
+    assert "deribit_options" not in row.per_source
+
+
+@pytest.mark.usefixtures("live")
+def test_market_aggregate_records_a_failing_options_summary_and_keeps_deribits_price(
+    django_capture_on_commit_callbacks: RunOnCommit,
+) -> None:
+    answers = fx.documented_answers(NOW)
+    answers["deribit"]["/api/v2/public/get_book_summary_by_currency"] = fx.Answer(
+        429, fx.deribit_error(NOW, code=10028, message="too_many_requests")
+    )
+
+    row = _run(answers, django_capture_on_commit_callbacks)
+
+    deribit = row.per_source["deribit"]
+    assert deribit["ok"] is True
+    assert deribit["price_usd"] == "67190.12"
+    assert deribit["options"]["ok"] is False
+    assert deribit["options"]["error_kind"] == ErrorKind.RATE_LIMITED
+    assert deribit["options"]["http_status"] == 429
+    assert "open_interest_btc" not in deribit["options"]
+    assert row.sources_answered == 5
+
+
+@pytest.mark.usefixtures("live")
+def test_market_aggregate_stores_the_average_fee_per_block_from_mempool_space(
+    django_capture_on_commit_callbacks: RunOnCommit,
+) -> None:
+    row = _run(fx.documented_answers(NOW), django_capture_on_commit_callbacks)
+
+    stats = NetworkStats.objects.get(source="mempool_space")
+    assert stats.avg_fee_per_block_btc == Decimal("0.17000000")
+    assert stats.block_height == fx.TIP_HEIGHT
+    assert row.per_source["mempool_space"]["avg_fee_per_block_btc"] == "0.17000000"
+
+
 def test_price_robust_leaves_nothing_out_when_two_sources_cannot_tell_who_is_wrong() -> None:
     robust = price_robust(prices={"a": Decimal(60000), "b": Decimal(70000)}, outlier_percent=2.0)
 

@@ -6,7 +6,7 @@ from django.contrib.auth.base_user import AbstractBaseUser
 from django.contrib.auth.models import AnonymousUser
 from django.urls import reverse
 
-from .choices import OPERATOR_ROLES, STAFF_ROLES, Role
+from .choices import ALL_ROLES, OPERATOR_ROLES, STAFF_ROLES, Role
 
 
 @dataclass(frozen=True)
@@ -20,6 +20,7 @@ _ITEMS: tuple[tuple[str, str, str, frozenset[str] | None], ...] = (
     # (label, URL name, bootstrap icon, roles that see it; None: everyone)
     ("Sites", "hosting:site-list", "buildings", frozenset(OPERATOR_ROLES)),
     ("Devices", "hosting:device-list", "cpu", frozenset(OPERATOR_ROLES)),
+    ("Analytics", "analytics:market", "graph-up", frozenset(ALL_ROLES)),
     ("Customers", "crm:customer-list", "people", frozenset(STAFF_ROLES)),
     ("My account", "core:account", "person-badge", frozenset({Role.CLIENT, *OPERATOR_ROLES})),
     ("Back office", "admin:index", "shield-lock", frozenset(STAFF_ROLES)),
