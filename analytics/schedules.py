@@ -12,4 +12,6 @@ SCHEDULES = [
     PeriodicJob(name="analytics.candles_collect", task="analytics.candles_collect", every_seconds=3600),
     # Daily: the charts have one point per day; 30 days back covers any gap from a missed run.
     PeriodicJob(name="analytics.network_stats_backfill", task="analytics.network_stats_backfill", every_seconds=86400),
+    # Hourly: a retarget comes every two weeks or so, so it lands within the hour after it is six blocks deep.
+    PeriodicJob(name="analytics.retargets_record", task="analytics.retargets_record", every_seconds=3600),
 ]

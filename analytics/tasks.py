@@ -7,6 +7,7 @@ from analytics.services.aggregate import market_aggregate
 from analytics.services.candles import candles_collect
 from analytics.services.forecasts import forecasts_refresh
 from analytics.services.network_backfill import network_stats_backfill
+from analytics.services.retargets import retargets_record
 from analytics.services.signals import technical_analysis_refresh
 from mining_platform.core.locks import periodic_job
 
@@ -60,3 +61,18 @@ def network_stats_backfill_task(*, timespan: str = "30days") -> dict[str, int | 
     summary: dict[str, int | str] = {"mode": result.mode, "rows": result.rows}
     summary.update({o.chart: o.error_kind or "ok" for o in result.charts})
     return summary
+
+
+@shared_task(name="analytics.retargets_record", soft_time_limit=60, time_limit=90)
+@periodic_job("analytics.retargets_record", ttl_seconds=60)
+def retargets_record_task() -> dict[str, int | str | None]:
+    """Record new difficulty retargets from mempool.space (live mode; nothing in replay)."""
+    result = retargets_record(now=timezone.now())
+    return {
+        "mode": result.mode,
+        "tip_height": result.tip_height,
+        "recorded": len(result.recorded),
+        "failed": sum(not epoch.recorded for epoch in result.epochs),
+        "remaining": result.remaining,
+        "error_kind": result.error_kind or None,
+    }

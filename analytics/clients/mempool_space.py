@@ -10,11 +10,14 @@
 
 The five calls run at once; the source counts as failed when any of them fails, so a reading is
 always whole. These answers carry no timestamp of their own, so the reading is dated when it arrived.
+
+The retarget recorder also asks for single blocks by height (`block_at_height_fetch`, below).
 """
 
 from __future__ import annotations
 
 import asyncio
+from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
 
@@ -151,4 +154,90 @@ async def reading_fetch(client: httpx.AsyncClient, *, base_url: str, now: dateti
         half_hour_fee_sat_vb=half_hour,
         hour_fee_sat_vb=hour,
         economy_fee_sat_vb=economy,
+    )
+
+
+# --- retargets: one block by height --------------------------------------------------------------------
+#
+# `/api/block-height/<h>` answers the hash of the block at height h as plain text (404 past the tip);
+# `/api/block/<hash>` answers that block as JSON with `id`, `height`, `timestamp` (unix seconds), `bits`
+# (the compact target as a number) and `difficulty`. The retarget recorder asks both for the first block
+# of an epoch.
+
+# Difficulty 1 is the target 0xffff * 2^208 (compact form 1d00ffff); a block's difficulty is that over its target.
+_DIFFICULTY_1_TARGET = 0xFFFF << 208
+# The compact target's mantissa has a sign bit; a real target is positive, so the bit is never set.
+_COMPACT_SIGN_BIT = 0x00800000
+# mempool.space sends the difficulty as a double computed from the bits: agreement to well within this.
+_DIFFICULTY_REL_TOLERANCE = Decimal("1e-9")
+
+
+@dataclass(frozen=True)
+class BlockHeader:
+    """One block: its height, hash, time, compact target (8 lowercase hex digits) and difficulty."""
+
+    height: int
+    block_hash: str
+    mined_at: datetime
+    bits: str
+    difficulty: Decimal
+
+
+async def tip_height_fetch(client: httpx.AsyncClient, *, base_url: str) -> int:
+    """The height of the newest block."""
+    return tip_height_parse(await get_text(client, f"{base_url}/api/blocks/tip/height"))
+
+
+def block_hash_parse(text: str, *, height: int) -> str:
+    """The 64-hex-digit hash mempool.space answers for a height, lowercased."""
+    block_hash = text.strip().lower()
+    if len(block_hash) != 64 or any(ch not in "0123456789abcdef" for ch in block_hash):
+        raise SourceError(ErrorKind.MALFORMED, f"hash of block {height} is not 64 hex digits: {text[:80]!r}")
+    return block_hash
+
+
+def difficulty_from_bits(bits: int) -> Decimal:
+    """The difficulty a compact target stands for (consensus encoding: 1-byte exponent, 3-byte mantissa)."""
+    exponent, mantissa = bits >> 24, bits & 0xFFFFFF
+    if not 0 < bits <= 0xFFFFFFFF or mantissa == 0 or mantissa & _COMPACT_SIGN_BIT or exponent < 3:
+        raise SourceError(ErrorKind.OUT_OF_RANGE, f"bits {bits} is not a valid compact target")
+    target = mantissa << (8 * (exponent - 3))
+    return Decimal(_DIFFICULTY_1_TARGET) / Decimal(target)
+
+
+def block_parse(body: object, *, height: int, block_hash: str) -> BlockHeader:
+    """The block asked for; an answer about another block, or a difficulty its bits deny, is refused."""
+    what = f"block {height}"
+    data = as_mapping(body, f"{what} body")
+    if require(data, "id", what) != block_hash:
+        raise SourceError(ErrorKind.MALFORMED, f"{what} body is about block {data['id']!r}, not {block_hash}")
+    if as_int(require(data, "height", what), f"{what} height") != height:
+        raise SourceError(ErrorKind.MALFORMED, f"{what} body has height {data['height']!r}")
+    mined_at = epoch_to_datetime(require(data, "timestamp", what), f"{what} timestamp", unit_seconds=1.0)
+    raw_bits = require(data, "bits", what)
+    # A JSON number, never a string: a hex string here would be another API's shape, read wrongly.
+    if isinstance(raw_bits, bool) or not isinstance(raw_bits, int):
+        raise SourceError(ErrorKind.MALFORMED, f"{what} bits is not an integer: {raw_bits!r}")
+    expected = difficulty_from_bits(raw_bits)
+    difficulty = in_range(
+        as_decimal(require(data, "difficulty", what), f"{what} difficulty"),
+        f"{what} difficulty",
+        low=DIFFICULTY_RANGE[0],
+        high=DIFFICULTY_RANGE[1],
+    )
+    if abs(difficulty - expected) > expected * _DIFFICULTY_REL_TOLERANCE:
+        raise SourceError(
+            ErrorKind.MALFORMED,
+            f"{what} difficulty {difficulty} does not match its bits {raw_bits:08x} ({expected:.6e})",
+        )
+    return BlockHeader(
+        height=height, block_hash=block_hash, mined_at=mined_at, bits=f"{raw_bits:08x}", difficulty=difficulty
+    )
+
+
+async def block_at_height_fetch(client: httpx.AsyncClient, *, base_url: str, height: int) -> BlockHeader:
+    """The block at `height` on mempool.space's best chain: its hash first, then the block itself."""
+    block_hash = block_hash_parse(await get_text(client, f"{base_url}/api/block-height/{height}"), height=height)
+    return block_parse(
+        await get_json(client, f"{base_url}/api/block/{block_hash}"), height=height, block_hash=block_hash
     )
