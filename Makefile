@@ -17,6 +17,7 @@ demo: setup
 	@$(MANAGE) sync_periodic_tasks
 	@$(MANAGE) load_demo
 	@$(MANAGE) load_market_history
+	@$(MANAGE) market_refresh
 	@echo ""
 	@echo "  Site      http://127.0.0.1:$(WEB_PORT)/"
 	@echo "  Admin     http://127.0.0.1:$(WEB_PORT)/admin/"

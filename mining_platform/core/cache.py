@@ -112,6 +112,12 @@ def cached_value(
                     )
                 return CachedValue(value, computed_at, age, STALE)  # type: ignore[arg-type]
         if redis.set(lock_key, b"1", nx=True, px=int(wait_seconds * 1000)):
+            # Another holder may have stored the value and released the lock between our read above
+            # and taking the lock: look again before computing, or the value is computed twice.
+            again = _read(redis.get(entry_key))
+            if again is not None and now() - again[0] < ttl_seconds:
+                redis.delete(lock_key)
+                continue
             return _compute_as_holder(
                 key=key,
                 compute=compute,
