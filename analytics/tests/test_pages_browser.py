@@ -69,6 +69,8 @@ def _sign_in(page: Page, live_server: LiveServer) -> None:
     page.fill("input[name=password]", TEST_PASSWORD)
     page.click("form button[type=submit]")
     page.wait_for_url(live_server.url + "/")
+    # Let the home page finish loading: leaving it earlier aborts its logo request, which counts as failed.
+    page.wait_for_load_state("networkidle")
 
 
 def test_analytics_pages_draw_their_charts_from_the_shipped_history_with_only_local_requests(

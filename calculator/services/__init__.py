@@ -1,0 +1,1 @@
+"""Calculator services: the profitability model (pure functions, no database)."""
