@@ -1,5 +1,6 @@
 """The miner model catalogue: what each ASIC model hashes and draws, from its maker's specification."""
 
+from django.conf import settings
 from django.db import models
 
 
@@ -30,3 +31,34 @@ class MinerModel(models.Model):
 
     def __str__(self) -> str:
         return f"{self.make} {self.model}"
+
+
+class CalculationHistory(models.Model):
+    """One profitability calculation as it was answered: its inputs, the market it used and its key figures.
+
+    Anonymous calculations have no user and keep no personal data (no IP address, no session).
+    """
+
+    user = models.ForeignKey(
+        settings.AUTH_USER_MODEL,
+        null=True,
+        blank=True,
+        # A user's calculations are their own data: they go with the account.
+        on_delete=models.CASCADE,
+        related_name="calculations",
+    )
+    created_at = models.DateTimeField()
+    miner_model = models.ForeignKey(
+        MinerModel, null=True, blank=True, on_delete=models.SET_NULL, related_name="calculations"
+    )
+    inputs = models.JSONField(help_text="The inputs as given, numbers as text.")
+    market = models.JSONField(help_text="The market figures used, each with its source and age in seconds.")
+    results = models.JSONField(help_text="The key figures and the projection summary.")
+
+    class Meta:
+        db_table = "calculation_history"
+        ordering = ["-created_at", "-id"]
+        indexes = [models.Index(fields=["user", "-created_at"], name="calculation_history_user_idx")]
+
+    def __str__(self) -> str:
+        return f"calculation {self.pk} at {self.created_at:%Y-%m-%d %H:%M}"

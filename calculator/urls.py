@@ -10,4 +10,6 @@ router.register("miner-models", views.MinerModelViewSet, basename="miner-model-a
 
 urlpatterns = [
     path("api/v1/calculator/", include(router.urls)),
+    path("api/v1/calculator/calculate", views.CalculationRunApi.as_view(), name="calculation-run"),
+    path("api/v1/calculator/history", views.CalculationHistoryListApi.as_view(), name="calculation-history"),
 ]
