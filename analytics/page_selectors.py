@@ -17,8 +17,14 @@ from django.conf import settings
 from django.db.models import QuerySet
 from django.db.models.functions import TruncDate
 
-from analytics.models import DifficultyAdjustment, Forecast, Interval, MarketAnalytics, NetworkStats, PriceCandle
-from analytics.selectors import REPLAY_SOURCE, market_signal_list, network_estimates_latest, technical_indicator_list
+from analytics.models import DifficultyAdjustment, Forecast, Interval, NetworkStats, PriceCandle
+from analytics.selectors import (
+    REPLAY_SOURCE,
+    market_analytics_latest,
+    market_signal_list,
+    network_estimates_latest,
+    technical_indicator_list,
+)
 from analytics.services.forecasts import TARGET_DIFFICULTY, TARGET_PRICE, forecast_sources
 from analytics.services.indicators import WARMUP_CANDLES, indicator_candle_source, indicators_compute
 from analytics.services.network_estimates import BASIS_DAILY_BLOCKS, BASIS_PREVIOUS_EPOCH, NetworkEstimates
@@ -315,7 +321,7 @@ def _source_status(name: str, entry: Mapping[str, object]) -> SourceStatus:
 
 def market_status_latest() -> MarketStatus | None:
     """The newest aggregation run of the current data mode, with each source's health; None before the first."""
-    row = MarketAnalytics.objects.filter(mode=settings.MARKET_DATA_SOURCE).order_by("-collected_at").first()
+    row = market_analytics_latest(mode=settings.MARKET_DATA_SOURCE)
     if row is None:
         return None
     per_source = row.per_source if isinstance(row.per_source, dict) else {}

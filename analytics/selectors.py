@@ -13,6 +13,7 @@ from django.utils import timezone
 
 from analytics.models import (
     DifficultyAdjustment,
+    Forecast,
     Interval,
     MarketAnalytics,
     MarketSignal,
@@ -329,6 +330,11 @@ def network_estimates_uncached(*, now: datetime) -> NetworkEstimates:
     return network_estimates_compute(history=network_history_offline(), now=now)
 
 
+def network_estimates_cache_key(*, mode: str, day: date) -> str:
+    """The estimates are cached per data mode and UTC day; a new retarget invalidates the days after it."""
+    return f"{NETWORK_ESTIMATES_CACHE_KEY}:{mode}:{day.isoformat()}"
+
+
 def network_estimates_latest(*, now: datetime | None = None) -> NetworkEstimates:
     """Next retarget (date, percentage) and next halving as of `now` (default: the current time), cached.
 
@@ -338,9 +344,27 @@ def network_estimates_latest(*, now: datetime | None = None) -> NetworkEstimates
     at = (timezone.now() if now is None else now).astimezone(UTC)
     seconds = settings.MARKET_DIFFICULTY_CACHE_SECONDS
     cached = cached_value(
-        key=f"{NETWORK_ESTIMATES_CACHE_KEY}:{settings.MARKET_DATA_SOURCE}:{at.date().isoformat()}",
+        key=network_estimates_cache_key(mode=settings.MARKET_DATA_SOURCE, day=at.date()),
         compute=lambda: network_estimates_uncached(now=at),
         ttl_seconds=seconds,
         stale_seconds=seconds,
     )
     return cached.value
+
+
+def forecast_list(*, target: str | None = None) -> QuerySet[Forecast]:
+    """Stored forecasts, newest first, of one target when given."""
+    forecasts = Forecast.objects.all()
+    if target is not None:
+        forecasts = forecasts.filter(target=target)
+    return forecasts.order_by("-made_at", "target", "-history_end")
+
+
+def market_analytics_list() -> QuerySet[MarketAnalytics]:
+    """Aggregation runs with their per-source detail, newest first."""
+    return MarketAnalytics.objects.order_by("-collected_at", "-pk")
+
+
+def market_analytics_latest(*, mode: str) -> MarketAnalytics | None:
+    """The newest aggregation run of a data mode, if any."""
+    return market_analytics_list().filter(mode=mode).first()

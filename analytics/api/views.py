@@ -31,6 +31,9 @@ from analytics.models import (
 )
 from analytics.selectors import (
     difficulty_adjustment_list,
+    forecast_list,
+    market_analytics_latest,
+    market_analytics_list,
     market_price_latest,
     market_signal_list,
     network_difficulty_latest,
@@ -54,7 +57,6 @@ from .filters import (
     PriceCandleFilter,
     TechnicalIndicatorFilter,
 )
-from .selectors import forecast_list, market_analytics_latest, market_analytics_list
 from .serializers import (
     AnalyticsErrorSerializer,
     DifficultyAdjustmentSerializer,

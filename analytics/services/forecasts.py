@@ -24,7 +24,7 @@ from threadpoolctl import threadpool_limits
 
 from analytics.models import Forecast
 from analytics.offline_data import DATASETS, offline_dataset_rows
-from analytics.selectors import difficulty_daily_series, price_daily_close_series
+from analytics.selectors import REPLAY_SOURCE, difficulty_daily_series, price_daily_close_series
 from mining_platform.core.errors import InvalidInputError
 
 logger = logging.getLogger(__name__)
@@ -39,7 +39,6 @@ DEFAULT_CONFIDENCE = 0.95
 # seconds and to follow the current regime rather than 2015's.
 DEFAULT_WINDOW_DAYS = 730
 # The sources the forecasts read: the shipped history, or what the live collectors store.
-REPLAY_SOURCE = "replay"
 LIVE_PRICE_SOURCE = "binance"
 LIVE_NETWORK_SOURCE = "blockchain_info"
 MIN_HISTORY_DAYS = 60

@@ -16,11 +16,11 @@ from django.db import models, transaction
 
 from analytics.models import DifficultyAdjustment, Interval, NetworkStats, PriceCandle
 from analytics.offline_data import DATASETS, OfflineDataset, offline_dataset_rows
+from analytics.selectors import REPLAY_SOURCE
 from mining_platform.core.errors import InvalidInputError
 
 logger = logging.getLogger(__name__)
 
-REPLAY_SOURCE = "replay"
 # Error messages list at most this many bad cells; the count says how many there were in all.
 _MAX_REPORTED_ERRORS = 20
 _BATCH_SIZE = 2000

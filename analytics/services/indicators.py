@@ -27,8 +27,7 @@ from django.conf import settings
 from django.db import transaction
 
 from analytics.models import Interval, TechnicalIndicator
-from analytics.selectors import price_close_list
-from analytics.services.history_load import REPLAY_SOURCE
+from analytics.selectors import REPLAY_SOURCE, price_close_list
 from mining_platform.core.errors import InvalidInputError
 
 logger = logging.getLogger(__name__)

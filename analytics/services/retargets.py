@@ -29,7 +29,7 @@ from analytics.clients import mempool_space
 from analytics.clients.base import SourceCall, SourceResult, client_build, sources_collect
 from analytics.clients.mempool_space import BlockHeader
 from analytics.models import DifficultyAdjustment
-from analytics.selectors import NETWORK_ESTIMATES_CACHE_KEY
+from analytics.selectors import network_estimates_cache_key
 from analytics.services.network_estimates import BLOCKS_PER_EPOCH
 from mining_platform.core.cache import cache_invalidate
 
@@ -202,5 +202,5 @@ def _estimates_cache_invalidate(*, first_day: date, now: datetime) -> None:
     day = first_day
     while day <= today:
         for mode in _MODES:
-            cache_invalidate(key=f"{NETWORK_ESTIMATES_CACHE_KEY}:{mode}:{day.isoformat()}")
+            cache_invalidate(key=network_estimates_cache_key(mode=mode, day=day))
         day += timedelta(days=1)
