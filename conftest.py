@@ -1,11 +1,13 @@
 """Fixtures every test may use: one user per role, customers, API clients, Redis cleanup."""
 
+import importlib
 import logging
 import os
 from collections.abc import Iterator
 
 import pytest
 from celery.contrib.testing.worker import start_worker
+from django.apps import apps
 from django.conf import settings
 from django.db import connection
 from django_redis import get_redis_connection
@@ -26,6 +28,13 @@ def django_db_modify_db_settings(django_db_modify_db_settings_parallel_suffix: N
     for db in settings.DATABASES.values():
         test = db.setdefault("TEST", {})
         test["NAME"] = f"{test.get('NAME') or 'test_' + db['NAME']}_{os.getpid()}"
+
+
+@pytest.fixture
+def miner_catalogue(transactional_db: None) -> None:
+    """The seeded miner model catalogue, again: a transactional test's flush empties seeded tables."""
+    seed_migration = importlib.import_module("calculator.migrations.0002_seed_miner_models")
+    seed_migration.seed(apps, None)
 
 
 @pytest.fixture(autouse=True)

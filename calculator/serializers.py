@@ -2,6 +2,7 @@ from drf_spectacular.utils import inline_serializer
 from rest_framework import serializers
 
 from .models import CalculationHistory, MinerModel
+from .services.scenarios import TREND_MONTH_CHOICES, DifficultyScenario, PriceScenario
 
 
 class MinerModelSerializer(serializers.ModelSerializer[MinerModel]):
@@ -35,9 +36,20 @@ class CalculationRunInputSerializer(serializers.Serializer[object]):
     curtailment_hours_per_month = _number("Expected hours switched off per month.")
     quantity = serializers.IntegerField(required=False, allow_null=True, help_text="Number of units.")
     horizon_days = serializers.IntegerField(required=False, allow_null=True, help_text="Projection horizon, days.")
-    difficulty_growth_pct_per_month = _number("Difficulty growth per month, %.")
+    difficulty_scenario = serializers.ChoiceField(
+        choices=list(DifficultyScenario.CHOICES),
+        required=False,
+        help_text="value: difficulty_growth_pct_per_month; trend: the growth of the stored retargets over "
+        "difficulty_trend_months.",
+    )
+    difficulty_growth_pct_per_month = _number("Difficulty growth per month, % (value scenario).")
+    difficulty_trend_months = serializers.ChoiceField(
+        choices=list(TREND_MONTH_CHOICES), required=False, help_text="Months of history the trend is taken over."
+    )
     price_scenario = serializers.ChoiceField(
-        choices=["flat", "growth"], required=False, help_text="BTC price path: flat, or growing monthly."
+        choices=list(PriceScenario.CHOICES),
+        required=False,
+        help_text="BTC price path: flat, growing monthly, or the newest ARIMA forecast applied from today's price.",
     )
     price_growth_pct_per_month = _number("BTC price growth per month, % (growth scenario).")
 

@@ -11,7 +11,18 @@ from mining_platform.core.errors import DomainError
 from mining_platform.core.models import User
 
 from .choices import MinerAction
-from .models import Alert, Miner, MinerLatest, MinerOperation, Site
+from .models import (
+    Alert,
+    CurtailmentPlan,
+    CurtailmentPlanMiner,
+    CurtailmentPriceRule,
+    CurtailmentRuleDecision,
+    Miner,
+    MinerLatest,
+    MinerOperation,
+    Site,
+    SiteEnergyPrice,
+)
 from .resources import MinerResource
 from .services.alerts import alert_acknowledge
 from .services.miner_batch import miner_batch_create, miner_batch_get, miner_batch_run
@@ -221,3 +232,90 @@ class MinerOperationAdmin(admin.ModelAdmin[MinerOperation]):
 
     def has_delete_permission(self, request: HttpRequest, obj: MinerOperation | None = None) -> bool:
         return False
+
+
+class ReadOnlyAdmin(admin.ModelAdmin):  # type: ignore[type-arg]  # shared by models of several types
+    """State the services keep: shown to staff, changed only through the services (pages, API, tasks)."""
+
+    def has_add_permission(self, request: HttpRequest) -> bool:
+        return False
+
+    def has_change_permission(self, request: HttpRequest, obj: object | None = None) -> bool:
+        return False
+
+    def has_delete_permission(self, request: HttpRequest, obj: object | None = None) -> bool:
+        return False
+
+
+class CurtailmentPlanMinerInline(admin.TabularInline[CurtailmentPlanMiner, CurtailmentPlan]):
+    model = CurtailmentPlanMiner
+    fields = readonly_fields = (
+        "miner",
+        "round",
+        "action",
+        "target_power_w",
+        "planned_power_change_w",
+        "planned_hashrate_change_ths",
+        "command_step",
+        "command_attempts",
+        "command_error",
+        "confirmed_at",
+        "recovery_step",
+        "recovery_attempts",
+        "recovered_at",
+    )
+    extra = 0
+    can_delete = False
+    show_change_link = False
+
+    def has_add_permission(self, request: HttpRequest, obj: CurtailmentPlan | None = None) -> bool:
+        return False
+
+
+@admin.register(CurtailmentPlan)
+class CurtailmentPlanAdmin(ReadOnlyAdmin):
+    """Curtailment plans with their miners; cancel and recover-now are on the curtailment page and API."""
+
+    list_display = [
+        "id",
+        "site",
+        "status",
+        "source",
+        "target_kind",
+        "target_value",
+        "strategy",
+        "scheduled_start",
+        "recover_at",
+        "planned_shed_kw",
+        "measured_shed_kw",
+    ]
+    list_filter = ["status", "source", "strategy", "site"]
+    date_hierarchy = "scheduled_start"
+    list_select_related = ["site"]
+    inlines = [CurtailmentPlanMinerInline]
+
+
+@admin.register(SiteEnergyPrice)
+class SiteEnergyPriceAdmin(ReadOnlyAdmin):
+    list_display = ["site", "starts_at", "price_usd_per_mwh", "source", "updated_at"]
+    list_filter = ["site", "source"]
+    date_hierarchy = "starts_at"
+
+
+@admin.register(CurtailmentPriceRule)
+class CurtailmentPriceRuleAdmin(ReadOnlyAdmin):
+    list_display = [
+        "site",
+        "enabled",
+        "persist_intervals",
+        "resume_intervals",
+        "consecutive_above",
+        "consecutive_below",
+    ]
+
+
+@admin.register(CurtailmentRuleDecision)
+class CurtailmentRuleDecisionAdmin(ReadOnlyAdmin):
+    list_display = ["at", "rule", "interval_start", "price_usd_per_mwh", "action", "reason"]
+    list_filter = ["action", "rule__site"]
+    date_hierarchy = "at"

@@ -60,3 +60,57 @@ class MinerAction(models.TextChoices):
     REBOOT = "reboot", "Reboot"
     POWER_TARGET = "power_target", "Set power target"
     IDENTIFY = "identify", "Identify"
+
+
+class CurtailmentTargetKind(models.TextChoices):
+    """What a curtailment plan asks for."""
+
+    SHED_KW = "shed_kw", "Shed kW"
+    SITE_CAP_KW = "site_cap_kw", "Cap the site's power (kW)"
+    MINERS = "miners", "Turn off a number of miners"
+    THERMAL_C = "thermal_c", "Turn off miners hotter than (°C)"
+
+
+class CurtailmentStrategy(models.TextChoices):
+    PERFORMANCE_PRIORITY = "performance_priority", "Performance priority (least efficient first)"
+    OPTIMAL = "optimal", "Optimal (least hashrate lost)"
+    PARTIAL = "partial", "Partial (power targets and off)"
+    CUSTOMER_AWARE = "customer_aware", "Customer-aware"
+
+
+class CurtailmentStatus(models.TextChoices):
+    DRAFT = "draft", "Draft"
+    PENDING = "pending", "Pending"
+    EXECUTING = "executing", "Executing"
+    EXECUTED = "executed", "Executed"
+    RECOVERING = "recovering", "Recovering"
+    RECOVERED = "recovered", "Recovered"
+    CANCELLED = "cancelled", "Cancelled"
+    FAILED = "failed", "Failed"
+
+
+class CurtailmentSource(models.TextChoices):
+    """Where a plan came from."""
+
+    PAGE = "page", "Curtailment page"
+    API = "api", "API"
+    DEMAND_RESPONSE = "demand_response", "Demand-response request"
+    PRICE_RULE = "price_rule", "Energy price rule"
+
+
+class CurtailmentAction(models.TextChoices):
+    """What is done to one miner: sleep (fans on, hashing off) where the firmware has it, else off."""
+
+    OFF = "off", "Off / sleep"
+    POWER_TARGET = "power_target", "Lower power target"
+
+
+class CurtailmentStep(models.TextChoices):
+    """Where one miner of a plan is: its curtailment command, then its recovery."""
+
+    PLANNED = "planned", "Planned"
+    SENT = "sent", "Command sent"
+    ACKNOWLEDGED = "acknowledged", "Acknowledged"
+    CONFIRMED = "confirmed", "Confirmed by telemetry"
+    FAILED = "failed", "Failed"
+    SKIPPED = "skipped", "Skipped"

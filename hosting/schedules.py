@@ -15,4 +15,13 @@ SCHEDULES = [
         every_seconds=settings.TELEMETRY_POLL_INTERVAL_SECONDS,
     ),
     PeriodicJob(name="hosting.alerts_evaluate", task="hosting.alerts_evaluate", every_seconds=60),
+    PeriodicJob(name="hosting.curtailment_execute_due", task="hosting.curtailment_execute_due", every_seconds=60),
+    PeriodicJob(name="hosting.curtailment_verify_due", task="hosting.curtailment_verify_due", every_seconds=60),
+    PeriodicJob(name="hosting.curtailment_recover_due", task="hosting.curtailment_recover_due", every_seconds=60),
+    # Price hours are judged once each; running every minute acts within a minute of an hour's start.
+    PeriodicJob(
+        name="hosting.curtailment_price_rules_evaluate",
+        task="hosting.curtailment_price_rules_evaluate",
+        every_seconds=60,
+    ),
 ]

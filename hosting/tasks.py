@@ -1,6 +1,7 @@
 """Celery tasks of hosting: thin wrappers over services, periodic ones under the job lock."""
 
 import logging
+from contextlib import AbstractContextManager
 from datetime import UTC, datetime, timedelta
 
 from celery import shared_task
@@ -11,13 +12,17 @@ from django.utils import timezone
 from hosting.models import Site
 from hosting.services.alerts import alerts_evaluate_site
 from hosting.services.anomalies import anomalies_detect_site
+from hosting.services.curtailment_execution import curtailment_execute_due, curtailment_plans_due_exist
+from hosting.services.curtailment_price_rules import curtailment_price_rules_evaluate
+from hosting.services.curtailment_recovery import curtailment_recover_due
+from hosting.services.curtailment_verify import curtailment_verify_due, curtailment_verify_site
 from hosting.services.miner_batch import miner_batch_run
 from hosting.services.miner_identify import miner_identify
 from hosting.services.telemetry_collect import telemetry_collect, telemetry_collect_shards
 from hosting.services.telemetry_partitions import telemetry_partitions_maintain
 from hosting.services.telemetry_rollups import telemetry_rollup
 from mining_platform.core.errors import DomainError
-from mining_platform.core.locks import JobLockedError, job_lock, periodic_job
+from mining_platform.core.locks import HeldLock, JobLockedError, job_lock, periodic_job
 from mining_platform.core.models import User
 
 logger = logging.getLogger(__name__)
@@ -92,6 +97,8 @@ def telemetry_collect_site_task(*, site_id: int, shard: int = 0, shards: int = 1
     except JobLockedError:
         logger.info("Site collection skipped, another run holds it: site_id=%s shard=%s/%s", site_id, shard, shards)
         return None
+    # The readings just stored may confirm a curtailment's shed or its miners coming back.
+    curtailment_verify_site(site_id=site_id, now=timezone.now())
     return {"miners": result.miners, "outcomes": result.outcomes, "offline": len(result.went_offline)}
 
 
@@ -119,3 +126,61 @@ def miner_identify_task(*, miner_id: int, requested_by_id: int | None = None) ->
         logger.warning("Miner identification refused: miner_id=%s code=%s message=%s", miner_id, exc.code, exc.message)
         return {}
     return {"outcome": result.outcome, "changed": list(result.changed), "operation_id": result.operation_id}
+
+
+@shared_task(name="hosting.curtailment_price_rules_evaluate", soft_time_limit=120, time_limit=180)
+@periodic_job("hosting.curtailment_price_rules_evaluate", ttl_seconds=60)
+def curtailment_price_rules_evaluate_task() -> dict[str, int]:
+    """Judge each enabled energy price rule's current hour (once per hour; the run every minute catches it early)."""
+    decisions = curtailment_price_rules_evaluate(now=timezone.now())
+    actions = [decision.action for decision in decisions]
+    return {
+        "decisions": len(decisions),
+        "curtailed": actions.count("curtail"),
+        "resumed": actions.count("resume"),
+    }
+
+
+# The curtailment jobs take their lock with the TTL of CURTAILMENT_LOCK_SECONDS (read at run time), so a
+# worker killed mid-run holds the job for at most that long; the heartbeat keeps it while the run lives.
+def _curtailment_job(name: str) -> AbstractContextManager[HeldLock]:
+    return job_lock(name, ttl_seconds=settings.CURTAILMENT_LOCK_SECONDS)
+
+
+# A run waits on miners: a hung one costs its whole deadline on each attempt.
+@shared_task(name="hosting.curtailment_execute_due", base=DjangoTask, soft_time_limit=600, time_limit=660)
+def curtailment_execute_due_task() -> dict[str, object] | None:
+    """Claim the due curtailment plans and send their commands; runs again at once while more are due."""
+    now = timezone.now()
+    try:
+        with _curtailment_job("hosting.curtailment_execute_due"):
+            plan_ids = curtailment_execute_due(now=now)
+    except JobLockedError:
+        logger.info("Curtailment executor skipped, another run holds its lock")
+        return None
+    if curtailment_plans_due_exist(now=now):
+        curtailment_execute_due_task.delay()
+    return {"plans": plan_ids}
+
+
+@shared_task(name="hosting.curtailment_verify_due", soft_time_limit=120, time_limit=180)
+def curtailment_verify_due_task() -> dict[str, int] | None:
+    """Confirm executed plans' shed (and recovering plans' miners) from telemetry."""
+    try:
+        with _curtailment_job("hosting.curtailment_verify_due"):
+            results = curtailment_verify_due(now=timezone.now())
+    except JobLockedError:
+        return None
+    return {"plans": len(results), "top_ups": sum(1 for r in results if r.top_up_round is not None)}
+
+
+@shared_task(name="hosting.curtailment_recover_due", base=DjangoTask, soft_time_limit=600, time_limit=660)
+def curtailment_recover_due_task() -> dict[str, int] | None:
+    """The recovery monitor: bring curtailed miners back, staggered within each plan's ramp."""
+    try:
+        with _curtailment_job("hosting.curtailment_recover_due"):
+            results = curtailment_recover_due(now=timezone.now())
+    except JobLockedError:
+        logger.info("Curtailment recovery skipped, another run holds its lock")
+        return None
+    return {"plans": len(results), "started": sum(r.started for r in results)}

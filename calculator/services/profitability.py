@@ -250,10 +250,17 @@ def miner_setup_from_mapping(*, data: Mapping[str, object]) -> MinerSetup:
     if unknown:
         _raise_if_any({name: ["is not a known field"] for name in unknown})
     missing = [name for name in ("hashrate_ths", "power_w", "electricity_usd_per_kwh") if name not in data]
-    if missing:
-        _raise_if_any({name: ["is required"] for name in missing})
-    # The dataclass checks every value and converts it; the mapping's values are passed through untyped.
-    return MinerSetup(**data)  # type: ignore[arg-type]  # values are validated in __post_init__
+    errors: dict[str, list[str]] = {name: ["is required"] for name in missing}
+    # A stand-in for each missing value, so the other fields are checked too and every error shows at once.
+    values = {**dict.fromkeys(missing, ONE), **data}
+    try:
+        # The dataclass checks every value and converts it; the mapping's values are passed through untyped.
+        setup = MinerSetup(**values)  # type: ignore[arg-type]  # values are validated in __post_init__
+    except InvalidInputError as error:
+        for name, messages in error.fields.items():
+            errors.setdefault(name, []).extend(messages)
+    _raise_if_any(errors)
+    return setup
 
 
 @dataclass(frozen=True)
@@ -294,21 +301,34 @@ class DayEconomics:
     profit_usd: Decimal
 
 
-def _day_economics(
-    *,
-    setup: MinerSetup,
-    difficulty: Decimal,
-    reward_per_block_btc: Decimal,
-    btc_price_usd: Decimal,
-) -> DayEconomics:
+def _btc_per_th_day(*, difficulty: Decimal, reward_per_block_btc: Decimal) -> Decimal:
+    """Expected BTC one TH/s earns in 24 h at `difficulty` and `reward_per_block_btc` (before fees and uptime)."""
+    with localcontext(_CONTEXT):
+        return HASHES_PER_TH * SECONDS_PER_DAY / (difficulty * HASHES_PER_DIFFICULTY) * reward_per_block_btc
+
+
+@dataclass(frozen=True)
+class _SetupDaily:
+    """What a setup earns and pays per day that does not depend on the network or the price.
+
+    A projection applies it to every day of a market path, so the per-day work is two products.
+    """
+
+    earning_ths: Decimal  # hashrate that earns: units x TH/s x (1 - pool fee) x uptime x running share
+    running_fraction: Decimal
+    energy_kwh: Decimal
+    electricity_cost_usd: Decimal
+    hosting_cost_usd: Decimal
+    cost_usd: Decimal
+
+
+def _setup_daily(setup: MinerSetup) -> _SetupDaily:
     with localcontext(_CONTEXT):
         quantity = Decimal(setup.quantity)
-        hashes_per_s = setup.hashrate_ths * quantity * HASHES_PER_TH
-        blocks = hashes_per_s * SECONDS_PER_DAY / (difficulty * HASHES_PER_DIFFICULTY)
         running = ONE - setup.curtailment_hours_per_month / HOURS_PER_MONTH
-        revenue_btc = (
-            blocks
-            * reward_per_block_btc
+        earning = (
+            setup.hashrate_ths
+            * quantity
             * (ONE - setup.pool_fee_pct / HUNDRED)
             * (setup.uptime_pct / HUNDRED)
             * running
@@ -318,18 +338,42 @@ def _day_economics(
         hosting = (
             energy_kwh * setup.hosting_fee_usd_per_kwh + setup.hosting_fee_usd_per_month * quantity / DAYS_PER_MONTH
         )
-        revenue_usd = revenue_btc * btc_price_usd
-        cost = electricity + hosting
-        return DayEconomics(
-            expected_blocks_per_day=blocks,
+        return _SetupDaily(
+            earning_ths=earning,
             running_fraction=running,
-            revenue_btc=revenue_btc,
-            revenue_usd=revenue_usd,
             energy_kwh=energy_kwh,
             electricity_cost_usd=electricity,
             hosting_cost_usd=hosting,
-            cost_usd=cost,
-            profit_usd=revenue_usd - cost,
+            cost_usd=electricity + hosting,
+        )
+
+
+def _day_economics(
+    *,
+    setup: MinerSetup,
+    difficulty: Decimal,
+    reward_per_block_btc: Decimal,
+    btc_price_usd: Decimal,
+) -> DayEconomics:
+    daily = _setup_daily(setup)
+    with localcontext(_CONTEXT):
+        blocks = (
+            setup.hashrate_ths * setup.quantity * HASHES_PER_TH * SECONDS_PER_DAY / (difficulty * HASHES_PER_DIFFICULTY)
+        )
+        revenue_btc = daily.earning_ths * _btc_per_th_day(
+            difficulty=difficulty, reward_per_block_btc=reward_per_block_btc
+        )
+        revenue_usd = revenue_btc * btc_price_usd
+        return DayEconomics(
+            expected_blocks_per_day=blocks,
+            running_fraction=daily.running_fraction,
+            revenue_btc=revenue_btc,
+            revenue_usd=revenue_usd,
+            energy_kwh=daily.energy_kwh,
+            electricity_cost_usd=daily.electricity_cost_usd,
+            hosting_cost_usd=daily.hosting_cost_usd,
+            cost_usd=daily.cost_usd,
+            profit_usd=revenue_usd - daily.cost_usd,
         )
 
 
@@ -356,6 +400,13 @@ class ProfitabilityResult:
     payback_days: Decimal | None  # None exactly when pays_back is False
 
 
+def hashprice_usd_per_th_day(*, market: MarketSnapshot) -> Decimal:
+    """What 1 TH/s earns in a day at the snapshot (subsidy at the next height and fees, at the price)."""
+    reward = block_subsidy_btc(market.block_height + 1) + market.fees_per_block_btc
+    with localcontext(_CONTEXT):
+        return _btc_per_th_day(difficulty=market.difficulty, reward_per_block_btc=reward) * market.btc_price_usd
+
+
 def profitability_compute(*, setup: MinerSetup, market: MarketSnapshot) -> ProfitabilityResult:
     """Daily, monthly and yearly figures, hashprice, break-evens, ROI and payback at one snapshot."""
     subsidy = block_subsidy_btc(market.block_height + 1)
@@ -373,7 +424,7 @@ def profitability_compute(*, setup: MinerSetup, market: MarketSnapshot) -> Profi
             profit_usd=day.profit_usd,
             profit_btc=day.profit_usd / price,
         )
-        hashprice = HASHES_PER_TH * SECONDS_PER_DAY / (market.difficulty * HASHES_PER_DIFFICULTY) * reward * price
+        hashprice = hashprice_usd_per_th_day(market=market)
         fixed_hosting = setup.hosting_fee_usd_per_month * setup.quantity / DAYS_PER_MONTH
         break_even_kwh = (
             None
@@ -445,14 +496,39 @@ class PricePath:
 
 
 @dataclass(frozen=True)
-class ProjectionDay:
-    """One projected day; `index` 0 is the 24 hours from the snapshot time."""
+class PathDay:
+    """One day of a market path; `index` 0 is the 24 hours from the snapshot time."""
 
     index: int
     on: date
     difficulty: Decimal
     btc_price_usd: Decimal
     subsidy_btc: Decimal  # mean subsidy of the network's blocks that day (mixed on the halving day)
+    btc_per_th_day: Decimal  # expected BTC of 1 TH/s that day: subsidy and fees, before pool fee and uptime
+
+
+@dataclass(frozen=True)
+class MarketPath:
+    """The network and the price day by day over a horizon: the same for every setup projected on it."""
+
+    market: MarketSnapshot
+    days: tuple[PathDay, ...]
+    difficulty_growth_pct_per_month: Decimal
+    price_path: PricePath
+    halving_height: int  # the next halving after the snapshot height
+    halving_at: datetime  # estimated at 600 s per block from the snapshot time
+    halving_day: int | None  # index of the day holding the halving block, None past the horizon
+
+
+@dataclass(frozen=True)
+class ProjectionDay:
+    """One projected day of a setup on a market path."""
+
+    index: int
+    on: date
+    difficulty: Decimal
+    btc_price_usd: Decimal
+    subsidy_btc: Decimal
     revenue_btc: Decimal
     revenue_usd: Decimal
     cost_usd: Decimal
@@ -474,14 +550,17 @@ class Projection:
     pays_back: bool
     payback_day: int | None  # first day whose cumulative profit reaches the hardware cost
     payback_on: date | None
-    halving_height: int  # the next halving after the snapshot height
-    halving_at: datetime  # estimated at 600 s per block from the snapshot time
-    halving_day: int | None  # index of the day holding the halving block, None past the horizon
+    halving_height: int
+    halving_at: datetime
+    halving_day: int | None
 
 
-def _price_on(*, path: PricePath, market: MarketSnapshot, index: int, on: date, daily_growth: Decimal) -> Decimal:
+def _price_on(
+    *, path: PricePath, market: MarketSnapshot, on: date, previous: Decimal, daily_growth: Decimal
+) -> Decimal:
+    """The day's price: `previous` is the day before's (the snapshot price for day 0's growth step)."""
     if path.kind == PricePathKind.GROWTH:
-        return market.btc_price_usd * daily_growth**index
+        return previous * daily_growth
     if path.kind == PricePathKind.SERIES:
         price = market.btc_price_usd
         for point_on, point_price in path.points:
@@ -498,15 +577,14 @@ def _daily_factor(*, pct_per_month: Decimal) -> Decimal:
         return (ONE + pct_per_month / HUNDRED) ** (ONE / DAYS_PER_MONTH)
 
 
-def profitability_project(
+def market_path_build(
     *,
-    setup: MinerSetup,
     market: MarketSnapshot,
     horizon_days: int,
     difficulty_growth_pct_per_month: Decimal = ZERO,
     price_path: PricePath | None = None,
-) -> Projection:
-    """Project profit day by day: difficulty compounding daily, a price path, and the halving on its day."""
+) -> MarketPath:
+    """The market day by day: difficulty compounding daily, a price path, and the subsidy with the halving."""
     errors: dict[str, list[str]] = {}
     horizon = _check_whole(errors, "horizon_days", horizon_days, minimum=1)
     if not errors and horizon > MAX_HORIZON_DAYS:
@@ -524,6 +602,57 @@ def profitability_project(
     halving_at = market.as_of + timedelta(seconds=blocks_to_halving * TARGET_BLOCK_SECONDS)
     # Block tip+n is found n x 600 s after the snapshot, so it falls in day (n - 1) // 144.
     halving_index = (blocks_to_halving - 1) // BLOCKS_PER_DAY
+    days: list[PathDay] = []
+    with localcontext(_CONTEXT):
+        difficulty = market.difficulty
+        price = market.btc_price_usd
+        for index in range(horizon):
+            on = start_on + timedelta(days=index)
+            first = market.block_height + 1 + index * BLOCKS_PER_DAY
+            subsidy_sats = _subsidy_sats_sum(first_height=first, last_height=first + BLOCKS_PER_DAY - 1)
+            subsidy = Decimal(subsidy_sats) / SATS_PER_BTC / BLOCKS_PER_DAY
+            if index:
+                # Running products rather than factor**index: the same values to 30+ digits, far cheaper.
+                difficulty *= difficulty_factor
+                price = _price_on(path=path, market=market, on=on, previous=price, daily_growth=price_factor)
+            elif path.kind == PricePathKind.SERIES:
+                price = _price_on(path=path, market=market, on=on, previous=price, daily_growth=price_factor)
+            days.append(
+                PathDay(
+                    index=index,
+                    on=on,
+                    difficulty=difficulty,
+                    btc_price_usd=price,
+                    subsidy_btc=subsidy,
+                    btc_per_th_day=_btc_per_th_day(
+                        difficulty=difficulty, reward_per_block_btc=subsidy + market.fees_per_block_btc
+                    ),
+                )
+            )
+    return MarketPath(
+        market=market,
+        days=tuple(days),
+        difficulty_growth_pct_per_month=growth,
+        price_path=path,
+        halving_height=halving_height,
+        halving_at=halving_at,
+        halving_day=halving_index if halving_index < horizon else None,
+    )
+
+
+def profitability_project(*, setup: MinerSetup, path: MarketPath) -> Projection:
+    """Project a setup's profit day by day along a market path, with its payback day."""
+    return _project(setup=setup, path=path, keep_days=True)
+
+
+def profitability_project_totals(*, setup: MinerSetup, path: MarketPath) -> Projection:
+    """The same projection's totals and payback without the per-day rows (`days` is empty): for batches."""
+    return _project(setup=setup, path=path, keep_days=False)
+
+
+def _project(*, setup: MinerSetup, path: MarketPath, keep_days: bool) -> Projection:
+    daily = _setup_daily(setup)
+    cost = daily.cost_usd
     hardware = setup.hardware_cost_usd * setup.quantity
     days: list[ProjectionDay] = []
     payback_day: int | None = None
@@ -531,41 +660,34 @@ def profitability_project(
         cumulative_usd = ZERO
         cumulative_btc = ZERO
         total_revenue = ZERO
-        total_cost = ZERO
-        for index in range(horizon):
-            on = start_on + timedelta(days=index)
-            first = market.block_height + 1 + index * BLOCKS_PER_DAY
-            subsidy_sats = _subsidy_sats_sum(first_height=first, last_height=first + BLOCKS_PER_DAY - 1)
-            subsidy = Decimal(subsidy_sats) / SATS_PER_BTC / BLOCKS_PER_DAY
-            difficulty = market.difficulty * difficulty_factor**index
-            price = _price_on(path=path, market=market, index=index, on=on, daily_growth=price_factor)
-            day = _day_economics(
-                setup=setup,
-                difficulty=difficulty,
-                reward_per_block_btc=subsidy + market.fees_per_block_btc,
-                btc_price_usd=price,
-            )
-            cumulative_usd += day.profit_usd
-            cumulative_btc += day.profit_usd / price
-            total_revenue += day.revenue_usd
-            total_cost += day.cost_usd
-            if payback_day is None and day.profit_usd > 0 and cumulative_usd >= hardware:
-                payback_day = index
+        for day in path.days:
+            revenue_btc = daily.earning_ths * day.btc_per_th_day
+            revenue_usd = revenue_btc * day.btc_price_usd
+            profit = revenue_usd - cost
+            cumulative_usd += profit
+            cumulative_btc += profit / day.btc_price_usd
+            total_revenue += revenue_usd
+            if payback_day is None and profit > 0 and cumulative_usd >= hardware:
+                payback_day = day.index
+            if not keep_days:
+                continue
             days.append(
                 ProjectionDay(
-                    index=index,
-                    on=on,
-                    difficulty=difficulty,
-                    btc_price_usd=price,
-                    subsidy_btc=subsidy,
-                    revenue_btc=day.revenue_btc,
-                    revenue_usd=day.revenue_usd,
-                    cost_usd=day.cost_usd,
-                    profit_usd=day.profit_usd,
+                    index=day.index,
+                    on=day.on,
+                    difficulty=day.difficulty,
+                    btc_price_usd=day.btc_price_usd,
+                    subsidy_btc=day.subsidy_btc,
+                    revenue_btc=revenue_btc,
+                    revenue_usd=revenue_usd,
+                    cost_usd=cost,
+                    profit_usd=profit,
                     cumulative_profit_usd=cumulative_usd,
                     cumulative_profit_btc=cumulative_btc,
                 )
             )
+        total_cost = cost * len(path.days)
+    start_on = path.days[0].on
     return Projection(
         days=tuple(days),
         total_revenue_usd=total_revenue,
@@ -576,7 +698,7 @@ def profitability_project(
         pays_back=payback_day is not None,
         payback_day=payback_day,
         payback_on=None if payback_day is None else start_on + timedelta(days=payback_day),
-        halving_height=halving_height,
-        halving_at=halving_at,
-        halving_day=halving_index if halving_index < horizon else None,
+        halving_height=path.halving_height,
+        halving_at=path.halving_at,
+        halving_day=path.halving_day,
     )

@@ -1,4 +1,3 @@
-from collections.abc import Iterator
 from datetime import datetime
 from decimal import Decimal
 
@@ -6,12 +5,11 @@ import pytest
 from django.conf import settings
 from django.test import override_settings
 from django.utils import timezone
-from pytest_django import DjangoDbBlocker
 from rest_framework.test import APIClient
 
-from analytics.models import DifficultyAdjustment, NetworkStats, PriceCandle
+from analytics.models import DifficultyAdjustment, NetworkStats
 from analytics.selectors import REPLAY_SOURCE, replay_price_at
-from analytics.services.history_load import history_load
+from analytics.services.forecasts import forecasts_refresh
 from calculator.models import CalculationHistory, MinerModel
 from calculator.services.market_inputs import market_snapshot_current
 from calculator.services.profitability import MarketSnapshot, MinerSetup, profitability_compute
@@ -20,18 +18,7 @@ from mining_platform.core.models import User
 CALCULATE = "/api/v1/calculator/calculate"
 HISTORY = "/api/v1/calculator/history"
 
-pytestmark = pytest.mark.django_db
-
-
-@pytest.fixture(scope="module", autouse=True)
-def shipped_history(django_db_setup: None, django_db_blocker: DjangoDbBlocker) -> Iterator[None]:
-    """The shipped history, loaded once for this module and removed after."""
-    with django_db_blocker.unblock():
-        history_load()
-    yield
-    with django_db_blocker.unblock():
-        for model in (PriceCandle, NetworkStats, DifficultyAdjustment):
-            model.objects.all().delete()
+pytestmark = [pytest.mark.django_db, pytest.mark.usefixtures("shipped_history")]
 
 
 def _snapshot_from(market: dict[str, dict[str, object]], as_of: str) -> MarketSnapshot:
@@ -45,7 +32,7 @@ def _snapshot_from(market: dict[str, dict[str, object]], as_of: str) -> MarketSn
 
 
 def _q(value: Decimal | None) -> str | None:
-    return None if value is None else str(value.quantize(Decimal("0.00000001")))
+    return None if value is None else f"{value.quantize(Decimal('0.00000001')):f}"
 
 
 def test_calculate_with_a_catalogue_model_matches_the_engine_at_the_shipped_market() -> None:
@@ -229,3 +216,39 @@ def test_admin_shows_calculations_read_only(owner_user: User) -> None:
     assert change.status_code == 200
     assert 'name="inputs"' not in change.content.decode()  # shown, not editable
     assert add.status_code == 403
+
+
+def test_calculate_with_the_trend_and_forecast_scenarios_says_how_each_was_chosen() -> None:
+    forecasts_refresh(now=timezone.now(), orders=[(1, 1, 0)])
+    body = {
+        "hashrate_ths": "200",
+        "power_w": "3500",
+        "electricity_usd_per_kwh": "0.05",
+        "horizon_days": 120,
+        "difficulty_scenario": "trend",
+        "difficulty_trend_months": 6,
+        "price_scenario": "forecast",
+    }
+
+    response = APIClient().post(CALCULATE, body, format="json")
+
+    assert response.status_code == 201, response.json()
+    projection = response.json()["results"]["projection"]
+    assert "the trend of the last 6 months" in projection["difficulty_scenario"]
+    assert projection["price_scenario"].startswith("ARIMA(1,1,0) forecast")
+    # The trend's monthly growth, compounded over 119 days, is where the projection's difficulty ends.
+    growth = Decimal(projection["difficulty_growth_pct_per_month"])
+    start = Decimal(response.json()["market"]["difficulty"]["value"])
+    expected = start * (1 + growth / 100) ** (Decimal(119) / Decimal("30.4375"))
+    assert abs(Decimal(projection["final_difficulty"]) / expected - 1) < Decimal("1e-9")
+
+
+def test_calculate_reports_setup_and_scenario_errors_together() -> None:
+    response = APIClient().post(
+        CALCULATE,
+        {"power_w": "-1", "electricity_usd_per_kwh": "0.05", "horizon_days": 0, "price_scenario": "forecast"},
+        format="json",
+    )
+
+    assert response.status_code == 400
+    assert set(response.json()["error"]["fields"]) == {"hashrate_ths", "power_w", "horizon_days", "price_scenario"}

@@ -13,9 +13,11 @@ from calculator.services.profitability import (
     PricePathKind,
     block_subsidy_btc,
     block_subsidy_sats,
+    market_path_build,
     miner_setup_from_mapping,
     profitability_compute,
     profitability_project,
+    profitability_project_totals,
 )
 from mining_platform.core.errors import InvalidInputError
 
@@ -301,7 +303,7 @@ def test_market_snapshot_names_the_bad_field() -> None:
 def test_profitability_project_flat_repeats_the_single_day(june_2021: MarketSnapshot) -> None:
     single = profitability_compute(setup=_s19_pro(), market=june_2021)
 
-    projection = profitability_project(setup=_s19_pro(), market=june_2021, horizon_days=30)
+    projection = profitability_project(setup=_s19_pro(), path=market_path_build(market=june_2021, horizon_days=30))
 
     assert len(projection.days) == 30
     assert projection.days[0].on == date(2021, 6, 1)
@@ -318,7 +320,7 @@ def test_profitability_project_flat_repeats_the_single_day(june_2021: MarketSnap
 
 
 def test_profitability_project_finds_the_payback_day(june_2021: MarketSnapshot) -> None:
-    projection = profitability_project(setup=_s19_pro(), market=june_2021, horizon_days=600)
+    projection = profitability_project(setup=_s19_pro(), path=market_path_build(market=june_2021, horizon_days=600))
 
     # 10,000 / 20.987049 = 476.48 days: cumulative profit reaches 10,000 on the 477th day (index 476).
     assert projection.payback_day == 476
@@ -331,7 +333,7 @@ def test_profitability_project_halves_the_subsidy_on_the_day_of_the_2024_halving
     # on 04-18, so the tip at the start of 2024-04-18 was 839,999 - 151 - 145 = 839,703.
     market = _market_on(on="2024-04-18", tip_height=839_703)
 
-    projection = profitability_project(setup=_s19_pro(), market=market, horizon_days=5)
+    projection = profitability_project(setup=_s19_pro(), path=market_path_build(market=market, horizon_days=5))
 
     # 297 blocks to go at 144 a day: block 840,000 falls in day (297 - 1) // 144 = 2, 2024-04-20.
     assert projection.halving_day == 2
@@ -349,7 +351,8 @@ def test_profitability_project_halves_the_subsidy_on_the_day_of_the_2024_halving
 
 def test_profitability_project_compounds_difficulty_growth_daily(june_2021: MarketSnapshot) -> None:
     projection = profitability_project(
-        setup=_s19_pro(), market=june_2021, horizon_days=488, difficulty_growth_pct_per_month=Decimal(10)
+        setup=_s19_pro(),
+        path=market_path_build(market=june_2021, horizon_days=488, difficulty_growth_pct_per_month=Decimal(10)),
     )
 
     # 10 % a month = 1.1 ** (1 / 30.4375) a day; 487 days are exactly 16 months: D x 1.1^16 = D x 4.594973
@@ -365,7 +368,9 @@ def test_profitability_project_compounds_difficulty_growth_daily(june_2021: Mark
 def test_profitability_project_follows_a_growing_price(june_2021: MarketSnapshot) -> None:
     path = PricePath(kind=PricePathKind.GROWTH, growth_pct_per_month=Decimal(-5))
 
-    projection = profitability_project(setup=_s19_pro(), market=june_2021, horizon_days=62, price_path=path)
+    projection = profitability_project(
+        setup=_s19_pro(), path=market_path_build(market=june_2021, horizon_days=62, price_path=path)
+    )
 
     # -5 % a month, compounded daily: day 61 is 61 / 30.4375 = 2.00411 months in, so the price is
     # 36,693.30 x 0.95^2.00411 = 36,693.30 x 0.902315 = 33,108.73 USD.
@@ -380,7 +385,9 @@ def test_profitability_project_holds_each_point_of_a_price_series(june_2021: Mar
         points=((date(2021, 6, 8), Decimal(40_000)), (date(2021, 6, 3), Decimal(30_000))),
     )
 
-    projection = profitability_project(setup=_s19_pro(), market=june_2021, horizon_days=10, price_path=path)
+    projection = profitability_project(
+        setup=_s19_pro(), path=market_path_build(market=june_2021, horizon_days=10, price_path=path)
+    )
 
     prices = [d.btc_price_usd for d in projection.days]
     assert prices[:2] == [Decimal("36693.3")] * 2  # before the first point: the snapshot price
@@ -391,7 +398,7 @@ def test_profitability_project_holds_each_point_of_a_price_series(june_2021: Mar
 
 def test_profitability_project_never_pays_back_at_a_loss(june_2021: MarketSnapshot) -> None:
     projection = profitability_project(
-        setup=_s19_pro(electricity_usd_per_kwh="0.40"), market=june_2021, horizon_days=3650
+        setup=_s19_pro(electricity_usd_per_kwh="0.40"), path=market_path_build(market=june_2021, horizon_days=3650)
     )
 
     assert projection.pays_back is False
@@ -416,7 +423,7 @@ def test_profitability_project_names_the_bad_field(
     june_2021: MarketSnapshot, kwargs: dict[str, object], fields: dict[str, list[str]]
 ) -> None:
     with pytest.raises(InvalidInputError) as excinfo:
-        profitability_project(setup=_s19_pro(), market=june_2021, **kwargs)  # type: ignore[arg-type]  # bad input on purpose
+        market_path_build(market=june_2021, **kwargs)  # type: ignore[arg-type]  # bad input on purpose
 
     assert excinfo.value.fields == fields
 
@@ -429,3 +436,23 @@ def test_price_path_names_its_bad_fields() -> None:
 
     assert excinfo.value.fields == {"price_path.points[0]": ["must be greater than 0"]}
     assert empty.value.fields == {"price_path.points": ["must hold at least one point"]}
+
+
+def test_profitability_project_totals_match_the_full_projection_without_its_days(june_2021: MarketSnapshot) -> None:
+    path = market_path_build(market=june_2021, horizon_days=900, difficulty_growth_pct_per_month=Decimal(1))
+
+    full = profitability_project(setup=_s19_pro(), path=path)
+    totals = profitability_project_totals(setup=_s19_pro(), path=path)
+
+    assert totals.days == ()
+    assert (totals.total_profit_usd, totals.total_profit_btc, totals.net_usd) == (
+        full.total_profit_usd,
+        full.total_profit_btc,
+        full.net_usd,
+    )
+    assert (totals.payback_day, totals.payback_on, totals.halving_day) == (
+        full.payback_day,
+        full.payback_on,
+        full.halving_day,
+    )
+    assert full.payback_day is not None

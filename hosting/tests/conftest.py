@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Iterator
 from typing import Protocol
 
 import pytest
-from django.apps import apps
 
 from hosting.emulator.faults import FaultSchedule
 from hosting.emulator.spec import build_fleet_spec, single_model_fleet
@@ -50,10 +48,3 @@ def emulated_fleet() -> Iterator[FleetFactory]:
     yield start
     for fleet in started:
         fleet.stop()
-
-
-@pytest.fixture
-def miner_catalogue(transactional_db: None) -> None:
-    """The seeded miner model catalogue, again: a transactional test's flush empties seeded tables."""
-    seed_migration = importlib.import_module("calculator.migrations.0002_seed_miner_models")
-    seed_migration.seed(apps, None)

@@ -1,7 +1,5 @@
 """Batch operations from the device list (page, task, progress) and the back office's control actions."""
 
-import logging
-import os
 import time
 from collections.abc import Iterator
 from datetime import UTC, datetime
@@ -9,12 +7,10 @@ from decimal import Decimal
 from urllib.parse import parse_qs, urlsplit
 
 import pytest
-from celery.contrib.testing.worker import start_worker
 from django.conf import settings
 from django.contrib.messages import get_messages
 from django.test import Client
 from django.utils import timezone
-from django_redis import get_redis_connection
 from playwright.sync_api import Page
 from pytest_django.fixtures import Settings
 from pytest_django.live_server_helper import LiveServer
@@ -30,9 +26,9 @@ from hosting.services.miner_batch import miner_batch_create, miner_batch_run
 from hosting.services.miner_control import REQUESTED
 from hosting.tests.conftest import FleetFactory
 from hosting.tests.factories import MinerFactory, SiteFactory
-from mining_platform.celery import app as celery_app
 from mining_platform.core.models import User
 from tests.browser import chromium
+from tests.support.celery_worker import private_worker as celery_private_worker
 
 ARTIFACTS = settings.BASE_DIR / "test-artifacts"
 NOW = datetime(2026, 11, 23, 10, 0, tzinfo=UTC)
@@ -255,28 +251,8 @@ def test_batch_page_lists_each_miners_result_and_the_recent_batches(
 
 @pytest.fixture
 def private_worker() -> Iterator[str]:
-    """A real Celery worker (solo pool, in a thread) on a queue of this process alone.
-
-    Batch tasks are routed to that queue, so a worker another test run starts on the same broker at the
-    same time cannot take this run's batch (its database does not have it).
-    """
-    queue = f"{settings.REDIS_KEY_PREFIX}miner-batch-{os.getpid()}"
-    eager, routes = celery_app.conf.task_always_eager, celery_app.conf.task_routes
-    # The worker narrows the app's queue selection to `queue`; later workers of this process need it back.
-    selection = celery_app.amqp.queues._consume_from  # type: ignore[attr-defined]  # no public undo exists
-    root_level = logging.getLogger().level  # start_worker lowers the root logger to its own level
-    celery_app.conf.update(task_always_eager=False, task_routes={"hosting.miner_batch": {"queue": queue}})
-    try:
-        with start_worker(celery_app, pool="solo", perform_ping_check=False, shutdown_timeout=10, queues=[queue]):
-            yield queue
-    finally:
-        celery_app.conf.update(task_always_eager=eager, task_routes=routes)
-        celery_app.amqp.queues._consume_from = selection  # type: ignore[attr-defined]  # as above
-        logging.getLogger().setLevel(root_level)
-        redis = get_redis_connection("default")
-        leftovers = list(redis.scan_iter(match=f"_kombu.binding*{queue}"))
-        if leftovers:
-            redis.delete(*leftovers)
+    with celery_private_worker(task="hosting.miner_batch", name="miner-batch") as queue:
+        yield queue
 
 
 @pytest.mark.django_db(transaction=True)

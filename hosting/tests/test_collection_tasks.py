@@ -19,6 +19,7 @@ from hosting.models import Miner, MinerLatest, MinerTelemetry, Site
 from hosting.services.fleet_register import fleet_register
 from hosting.tasks import telemetry_collect_site_task, telemetry_collect_task
 from mining_platform.core.locks import job_lock, lock_key
+from tests.support.celery_worker import backend_waits_on_lock
 
 ROOT = Path(__file__).resolve().parents[2]
 WORKER = ROOT / "tests" / "support" / "collect_worker.py"
@@ -55,14 +56,7 @@ def test_the_periodic_run_fans_out_one_task_per_shard(emulated_fleet: FleetFacto
 
 
 def _worker_waits_on_the_lock() -> bool:
-    with connection.cursor() as cursor:
-        cursor.execute(
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND wait_event_type = 'Lock'"
-            " AND query ILIKE %s",
-            ["%miner_latest%"],
-        )
-        row = cursor.fetchone()
-    return bool(row and row[0])
+    return backend_waits_on_lock(query_like="%miner_latest%")
 
 
 @pytest.mark.django_db(transaction=True)

@@ -24,6 +24,7 @@ class ApiScope(models.TextChoices):
     TELEMETRY_READ = "telemetry:read", "Read miner telemetry"
     MINERS_READ = "miners:read", "Read miners and sites"
     MINERS_CONTROL = "miners:control", "Start, stop and curtail miners"
+    CURTAILMENT_REQUEST = "curtailment:request", "Request curtailment (demand response)"
     MARKET_READ = "market:read", "Read market and network data"
     BILLING_READ = "billing:read", "Read invoices and payments"
     PLATFORM_READ = "platform:read", "Read platform status and events"

@@ -20,6 +20,8 @@ _ITEMS: tuple[tuple[str, str, str, frozenset[str] | None], ...] = (
     # (label, URL name, bootstrap icon, roles that see it; None: everyone)
     ("Sites", "hosting:site-list", "buildings", frozenset(OPERATOR_ROLES)),
     ("Devices", "hosting:device-list", "cpu", frozenset(OPERATOR_ROLES)),
+    ("Curtailment", "hosting:curtailment", "lightning-charge", frozenset(OPERATOR_ROLES)),
+    ("Calculator", "calculator:page", "calculator", None),
     ("Analytics", "analytics:market", "graph-up", frozenset(ALL_ROLES)),
     ("Customers", "crm:customer-list", "people", frozenset(STAFF_ROLES)),
     ("My account", "core:account", "person-badge", frozenset({Role.CLIENT, *OPERATOR_ROLES})),

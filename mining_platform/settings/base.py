@@ -97,8 +97,23 @@ TEMPLATES = [
 DATABASES = {
     "default": env.db_url("DATABASE_URL", default="postgres://mining:mining@127.0.0.1:5432/mining_platform"),
 }
-DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=60)
-DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
+# Under ASGI (daphne, uvicorn) Django runs each request in a thread of its own, so a persistent connection
+# (CONN_MAX_AGE > 0) is never reused: each request still connects (about 12 ms with scram-sha-256 here)
+# and the old connections stay open until collected, so a burst exhausts PostgreSQL's max_connections.
+# A pool (psycopg_pool, DATABASE_POOL) hands open connections from request to request instead.
+DATABASE_POOL = env.bool("DATABASE_POOL", default=False)
+DATABASE_POOL_MAX_SIZE = env.int("DATABASE_POOL_MAX_SIZE", default=10)
+if DATABASE_POOL:
+    # Django requires CONN_MAX_AGE 0 with a pool: closing a connection gives it back to the pool.
+    DATABASES["default"]["CONN_MAX_AGE"] = 0
+    DATABASES["default"].setdefault("OPTIONS", {})["pool"] = {
+        "min_size": 2,
+        "max_size": DATABASE_POOL_MAX_SIZE,
+        "timeout": 10,  # seconds a request waits for a free connection before it fails
+    }
+else:
+    DATABASES["default"]["CONN_MAX_AGE"] = env.int("DATABASE_CONN_MAX_AGE", default=0)
+    DATABASES["default"]["CONN_HEALTH_CHECKS"] = True
 DEFAULT_AUTO_FIELD = "django.db.models.BigAutoField"
 
 REDIS_URL = env.str("REDIS_URL", default="redis://127.0.0.1:6379/0")
@@ -117,7 +132,9 @@ CACHES = {
 CHANNEL_LAYERS = {
     "default": {
         "BACKEND": "channels_redis.core.RedisChannelLayer",
-        "CONFIG": {"hosts": [REDIS_URL], "prefix": f"{REDIS_KEY_PREFIX}asgi"},
+        # No read timeout: an idle consumer waits on a 5 s blocking pop, which redis-py 8's default 5 s
+        # socket timeout would cut, closing every websocket that stays quiet for 5 s (code 1011).
+        "CONFIG": {"hosts": [{"address": REDIS_URL, "socket_timeout": None}], "prefix": f"{REDIS_KEY_PREFIX}asgi"},
     }
 }
 
@@ -221,6 +238,13 @@ SPECTACULAR_SETTINGS = {
     "SWAGGER_UI_FAVICON_HREF": "SIDECAR",
     "REDOC_DIST": "SIDECAR",
     "COMPONENT_SPLIT_REQUEST": True,
+    # Choice sets whose field names ("status", "command_step") other serializers use for other choices.
+    "ENUM_NAME_OVERRIDES": {
+        "CurtailmentStatusEnum": "hosting.choices.CurtailmentStatus",
+        "CurtailmentStepEnum": "hosting.choices.CurtailmentStep",
+    },
+    # Routes served by plain Django views, documented by a DRF stand-in.
+    "PREPROCESSING_HOOKS": ["calculator.views_quote.quote_schema_endpoints"],
 }
 
 # Celery: Redis broker and results, at-least-once delivery (see STYLE.md section 8).
@@ -273,6 +297,37 @@ MARKET_OUTLIER_PERCENT = env.float("MARKET_OUTLIER_PERCENT", default=2.0)
 # How long the latest price and difficulty are served from the cache before they are recomputed.
 MARKET_PRICE_CACHE_SECONDS = env.int("MARKET_PRICE_CACHE_SECONDS", default=300)
 MARKET_DIFFICULTY_CACHE_SECONDS = env.int("MARKET_DIFFICULTY_CACHE_SECONDS", default=900)
+# Curtailment: miners with a reading newer than this are eligible; stale ones are left out ("exclude")
+# or planned on their model's nominal figures ("nominal"). Recovery holds each miner off at least
+# CURTAILMENT_HOLD_MINUTES and brings the site back at most CURTAILMENT_RAMP_KW_PER_MINUTE.
+CURTAILMENT_FRESH_SECONDS = env.int("CURTAILMENT_FRESH_SECONDS", default=300)
+CURTAILMENT_STALE_POLICY = env.str("CURTAILMENT_STALE_POLICY", default="exclude")
+if CURTAILMENT_STALE_POLICY not in ("exclude", "nominal"):
+    raise ImproperlyConfigured("CURTAILMENT_STALE_POLICY must be exclude or nominal.")
+CURTAILMENT_HOLD_MINUTES = env.int("CURTAILMENT_HOLD_MINUTES", default=10)
+CURTAILMENT_RAMP_KW_PER_MINUTE = env.int("CURTAILMENT_RAMP_KW_PER_MINUTE", default=500)
+CURTAILMENT_COMMAND_ATTEMPTS = env.int("CURTAILMENT_COMMAND_ATTEMPTS", default=3)
+# Seconds before a failed curtail or recover command is tried again (times the attempt number); miners
+# commanded at once; and the TTL of a plan's lock, which bounds how long a dead worker holds the plan.
+CURTAILMENT_RETRY_BACKOFF_SECONDS = env.float("CURTAILMENT_RETRY_BACKOFF_SECONDS", default=2.0)
+CURTAILMENT_COMMAND_CONCURRENCY = env.int("CURTAILMENT_COMMAND_CONCURRENCY", default=200)
+CURTAILMENT_LOCK_SECONDS = env.int("CURTAILMENT_LOCK_SECONDS", default=30)
+# How long the figures of one calculation are reused for the same inputs at the same market figures.
+CALCULATOR_RESULTS_CACHE_SECONDS = env.int("CALCULATOR_RESULTS_CACHE_SECONDS", default=300)
+# The quote endpoint (GET /api/v1/calculator/quote): requests per client address (anonymous) or per user
+# (signed in), as "count/period" pairs (s, min, h), blank for no limit; and how long browsers and
+# proxies may reuse an answer (Cache-Control max-age, seconds).
+CALCULATOR_QUOTE_RATE_ANON = env.str("CALCULATOR_QUOTE_RATE_ANON", default="5/s,120/min")
+CALCULATOR_QUOTE_RATE_USER = env.str("CALCULATOR_QUOTE_RATE_USER", default="10/s,600/min")
+CALCULATOR_QUOTE_MAX_AGE_SECONDS = env.int("CALCULATOR_QUOTE_MAX_AGE_SECONDS", default=30)
+# Quotes are recorded in calculation_history through a Redis buffer: flushed every N seconds, in batches
+# of this many rows; a full buffer (the flush not running) makes quotes write their rows at once.
+CALCULATOR_HISTORY_FLUSH_SECONDS = env.int("CALCULATOR_HISTORY_FLUSH_SECONDS", default=5)
+CALCULATOR_HISTORY_FLUSH_ROWS = env.int("CALCULATOR_HISTORY_FLUSH_ROWS", default=1000)
+CALCULATOR_HISTORY_BUFFER_MAX_ROWS = env.int("CALCULATOR_HISTORY_BUFFER_MAX_ROWS", default=20_000)
+# The largest batch one upload may hold (rows) and the largest file accepted (MB).
+CALCULATOR_BATCH_MAX_ROWS = env.int("CALCULATOR_BATCH_MAX_ROWS", default=100_000)
+CALCULATOR_BATCH_MAX_FILE_MB = env.int("CALCULATOR_BATCH_MAX_FILE_MB", default=20)
 
 LOG_LEVEL = env.str("LOG_LEVEL", default="INFO")
 LOG_FORMAT = env.str("LOG_FORMAT", default="text")  # "json" for log shippers
