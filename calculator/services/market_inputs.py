@@ -380,6 +380,26 @@ def market_shared_key() -> str:
     return f"{settings.REDIS_KEY_PREFIX}{MARKET_SHARED_CACHE_KEY}:{settings.MARKET_DATA_SOURCE}"
 
 
+class _SharedStates:
+    """The last shared state this process unpickled: the quotes of one second all read the same bytes."""
+
+    def __init__(self) -> None:
+        self._last: tuple[bytes, tuple[datetime, MarketState] | None] = (b"", None)
+
+    def loaded(self, stored: bytes) -> tuple[datetime, MarketState] | None:
+        """When the state was read and the state, from the bytes market_snapshot_shared stored."""
+        seen, loaded = self._last
+        if stored != seen:
+            value = pickle.loads(stored)  # noqa: S301  # written by market_snapshot_shared, in our own Redis
+            taken_at, state = value if isinstance(value, tuple) and len(value) == 2 else (None, None)
+            loaded = (taken_at, state) if isinstance(taken_at, datetime) and isinstance(state, MarketState) else None
+            self._last = (stored, loaded)  # replaced whole: a race between threads costs one more unpickling
+        return loaded
+
+
+_shared_states = _SharedStates()
+
+
 def market_snapshot_shared(*, now: datetime, stored: bytes | None) -> MarketInputs:
     """market_snapshot_current from a state every process shares for MARKET_SHARED_SECONDS.
 
@@ -388,9 +408,9 @@ def market_snapshot_shared(*, now: datetime, stored: bytes | None) -> MarketInpu
     instead of three. Its figures may be that much older than the cache manager's; ages still run to `now`.
     """
     if stored is not None:
-        taken_at, state = pickle.loads(stored)  # noqa: S301  # written just below, in our own Redis
-        if isinstance(state, MarketState) and taken_at <= now:
-            return market_inputs_at(state=state, now=now)
+        loaded = _shared_states.loaded(stored)
+        if loaded is not None and loaded[0] <= now:
+            return market_inputs_at(state=loaded[1], now=now)
     state = market_state_read(now=now)
     # A failing source is left to the cache manager's own fallback, asked again on each request.
     if not isinstance(state.price, UpstreamUnavailableError) and not isinstance(
