@@ -38,10 +38,17 @@ from django.db import connection, models, transaction
 from django.db.models import Case, IntegerField, Sum, Value, When
 
 from hosting.choices import CurtailmentAction, CurtailmentStep, MinerAction, MinerStatus, PollOutcome
-from hosting.clients.control import ControlCredentials, ControlOutcome, ControlResult, ControlTimeouts, control_send
+from hosting.clients.control import ControlOutcome, ControlResult, control_send
 from hosting.clients.poller import PollResult, PollTarget, run_polls
 from hosting.models import CurtailmentPlan, CurtailmentPlanMiner, Miner, MinerLatest, MinerOperation, Site
-from hosting.services.miner_control import POWER_TARGET_MAX_W, REQUESTED, ControlJob, control_job
+from hosting.services.miner_control import (
+    POWER_TARGET_MAX_W,
+    REQUESTED,
+    ControlJob,
+    control_credentials,
+    control_job,
+    control_timeouts,
+)
 from hosting.services.telemetry_collect import poll_settings_from_config
 from mining_platform.core.locks import HeldLock, job_lock
 
@@ -255,22 +262,6 @@ def rows_set(*, objects: Sequence[models.Model], fields: Sequence[str]) -> None:
 # ---------------------------------------------------------------- sending
 
 
-def _timeouts() -> ControlTimeouts:
-    return ControlTimeouts(
-        connect_s=settings.MINER_CONTROL_CONNECT_TIMEOUT_SECONDS,
-        read_s=settings.MINER_CONTROL_READ_TIMEOUT_SECONDS,
-        deadline_s=settings.MINER_CONTROL_DEADLINE_SECONDS,
-    )
-
-
-def _credentials() -> ControlCredentials:
-    return ControlCredentials(
-        antminer_web_user=settings.MINER_ANTMINER_WEB_USER,
-        antminer_web_password=settings.MINER_ANTMINER_WEB_PASSWORD,
-        whatsminer_password=settings.MINER_WHATSMINER_PASSWORD,
-    )
-
-
 Arrival = tuple[ControlJob, ControlResult, float]  # the job, its result, time.monotonic() when it came
 
 
@@ -284,7 +275,7 @@ def _answers_in_groups(jobs: Sequence[ControlJob]) -> Iterator[tuple[list[Arriva
     """
     if not jobs:
         return
-    timeouts, credentials = _timeouts(), _credentials()
+    timeouts, credentials = control_timeouts(), control_credentials()
     concurrency = max(1, int(settings.CURTAILMENT_COMMAND_CONCURRENCY))
     arrived: queue.Queue[Arrival | BaseException] = queue.Queue()
 

@@ -107,7 +107,8 @@ def control_job(*, operation: MinerOperation, miner: Miner) -> ControlJob:
     )
 
 
-def _timeouts() -> ControlTimeouts:
+def control_timeouts() -> ControlTimeouts:
+    """The control client's connect, read and whole-command limits, from the settings."""
     return ControlTimeouts(
         connect_s=settings.MINER_CONTROL_CONNECT_TIMEOUT_SECONDS,
         read_s=settings.MINER_CONTROL_READ_TIMEOUT_SECONDS,
@@ -115,7 +116,8 @@ def _timeouts() -> ControlTimeouts:
     )
 
 
-def _credentials() -> ControlCredentials:
+def control_credentials() -> ControlCredentials:
+    """The firmware logins control and identification use, from the settings."""
     return ControlCredentials(
         antminer_web_user=settings.MINER_ANTMINER_WEB_USER,
         antminer_web_password=settings.MINER_ANTMINER_WEB_PASSWORD,
@@ -137,7 +139,7 @@ def control_jobs_run(*, jobs: Sequence[ControlJob], concurrency: int) -> Iterato
     """
     if not jobs:
         return
-    timeouts, credentials = _timeouts(), _credentials()
+    timeouts, credentials = control_timeouts(), control_credentials()
     results: queue.Queue[tuple[ControlJob, ControlResult] | BaseException] = queue.Queue()
 
     async def one(job: ControlJob, gate: asyncio.Semaphore) -> None:

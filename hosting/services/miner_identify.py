@@ -28,10 +28,9 @@ from django.db import transaction
 from calculator.models import MinerModel
 from calculator.selectors import miner_model_list
 from hosting.choices import Firmware, MinerAction
-from hosting.clients.control import ControlCredentials
 from hosting.clients.identify import IdentifyTimeouts, MinerIdentity, miner_identities_read
 from hosting.models import Miner, MinerOperation, Site
-from hosting.services.miner_control import control_caller_check, control_concurrency
+from hosting.services.miner_control import control_caller_check, control_concurrency, control_credentials
 from mining_platform.core.errors import NotFoundError
 from mining_platform.core.models import User
 
@@ -71,14 +70,6 @@ def _timeouts() -> IdentifyTimeouts:
     # Identification talks to the same miners over the same links as control, so it keeps its limits.
     return IdentifyTimeouts(
         deadline_s=settings.MINER_CONTROL_DEADLINE_SECONDS, read_s=settings.MINER_CONTROL_READ_TIMEOUT_SECONDS
-    )
-
-
-def _credentials() -> ControlCredentials:
-    return ControlCredentials(
-        antminer_web_user=settings.MINER_ANTMINER_WEB_USER,
-        antminer_web_password=settings.MINER_ANTMINER_WEB_PASSWORD,
-        whatsminer_password=settings.MINER_WHATSMINER_PASSWORD,
     )
 
 
@@ -186,7 +177,9 @@ def _identities_read(*, ips: Sequence[str]) -> list[MinerIdentity | None]:
     if not ips:
         return []
     return asyncio.run(
-        miner_identities_read(ips, concurrency=control_concurrency(), timeouts=_timeouts(), credentials=_credentials())
+        miner_identities_read(
+            ips, concurrency=control_concurrency(), timeouts=_timeouts(), credentials=control_credentials()
+        )
     )
 
 
