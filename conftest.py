@@ -4,6 +4,7 @@ import importlib
 import logging
 import os
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
 from celery.contrib.testing.worker import start_worker
@@ -20,6 +21,8 @@ from mining_platform.celery import app as celery_app
 from mining_platform.core.choices import Role
 from mining_platform.core.models import User
 from mining_platform.core.tests.factories import UserFactory
+from tests.support.asgi_server import AsgiServer
+from tests.support.asgi_server import asgi_server as start_asgi_server
 
 
 @pytest.fixture(scope="session")
@@ -114,3 +117,10 @@ def celery_worker_thread() -> Iterator[None]:
     finally:
         celery_app.conf.task_always_eager = eager
         logging.getLogger().setLevel(root_level)
+
+
+@pytest.fixture
+def asgi_server(transactional_db: None, tmp_path: Path) -> Iterator[AsgiServer]:
+    """The project under uvicorn in a child process, on this test's database (websockets included)."""
+    with start_asgi_server(log_path=tmp_path / "uvicorn.log") as server:
+        yield server

@@ -1,4 +1,4 @@
-"""ASGI entry point: HTTP through Django, websockets under /ws/ through Channels."""
+"""ASGI entry point: HTTP through Django (anonymous quotes answered ahead of it), websockets under /ws/ through Channels."""
 
 import os
 
@@ -11,12 +11,13 @@ django_asgi_app = get_asgi_application()
 
 from channels.routing import ProtocolTypeRouter, URLRouter  # noqa: E402
 
+from calculator.asgi_quote import QuoteFastPath  # noqa: E402
 from mining_platform.core.realtime_auth import WebsocketAuthMiddleware, browser_origin_validator  # noqa: E402
 from mining_platform.routing import websocket_urlpatterns  # noqa: E402
 
 application = ProtocolTypeRouter(
     {
-        "http": django_asgi_app,
+        "http": QuoteFastPath(django_asgi_app),
         "websocket": browser_origin_validator(WebsocketAuthMiddleware(URLRouter(websocket_urlpatterns))),
     }
 )

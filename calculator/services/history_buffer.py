@@ -25,6 +25,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from decimal import Decimal
+from typing import Protocol
 
 from django.conf import settings
 from django.db import connection, transaction
@@ -33,7 +34,12 @@ from django_redis import get_redis_connection
 
 from calculator.models import CalculationHistory, MinerModel
 from calculator.services.calculation import calculation_results, market_inputs_json
-from calculator.services.market_inputs import MarketInputs, market_shared_key, market_snapshot_shared
+from calculator.services.market_inputs import (
+    MarketInputs,
+    market_inputs_from_shared,
+    market_shared_key,
+    market_snapshot_shared,
+)
 from mining_platform.core.errors import DomainError, InvalidInputError
 from mining_platform.core.locks import job_lock
 from mining_platform.core.models import User
@@ -80,6 +86,12 @@ class _Catalogue:
         self._lock = threading.Lock()
         self._models: dict[int, MinerModel] = {}
         self._loaded_at = float("-inf")
+
+    def known(self, model_id: int) -> MinerModel | None:
+        """The model when this process holds it fresh; None when finding out needs the database."""
+        if time.monotonic() - self._loaded_at > CATALOGUE_CACHE_SECONDS:
+            return None
+        return self._models.get(model_id)
 
     def get(self, model_id: int) -> MinerModel | None:
         if time.monotonic() - self._loaded_at > CATALOGUE_CACHE_SECONDS:
@@ -198,36 +210,129 @@ _results_keys = _ResultsKeys()
 
 
 @dataclass(frozen=True)
-class _Prefetched:
-    wait_seconds: int | None
+class QuotePlan:
+    """What a quote needs to know before its one Redis round trip: its inputs and the keys to touch."""
+
+    data: Mapping[str, object]
+    inputs_text: str
+    guess: str | None  # the results key these inputs had last time in this process
+    windows: tuple[tuple[str, int, int], ...]  # (counter key, limit, seconds) per throttle window
+    clock: float
+
+
+@dataclass(frozen=True)
+class QuotePrefetched:
     market: bytes | None
     results: bytes | None
 
 
-def _prefetch(*, caller: QuoteCaller, results_key: str | None, now: datetime) -> _Prefetched:
-    """One round trip: count the request in the caller's windows, and read what the quote will need."""
+class _Pipeline(Protocol):
+    """The commands a quote queues; redis-py's pipelines, blocking and asyncio alike, take them."""
+
+    def incr(self, name: str) -> object: ...
+    def expire(self, name: str, time: int) -> object: ...
+    def get(self, name: str) -> object: ...
+
+
+def quote_plan(*, data: Mapping[str, object], caller: QuoteCaller, now: datetime) -> QuotePlan:
+    inputs_text = _encoded(_inputs_json(data))
     clock = now.timestamp()
-    pipe = get_redis_connection("default").pipeline(transaction=False)
-    for _, seconds in caller.limits:
-        # A fixed window per period: cheap, at the price of up to twice a limit across a window's edge.
-        window = f"{settings.REDIS_KEY_PREFIX}calculator:quote:rate:{caller.ident}:{seconds}:{int(clock // seconds)}"
-        pipe.incr(window)
-        pipe.expire(window, seconds + 1)
-    pipe.get(market_shared_key())
-    if results_key is not None:
-        pipe.get(results_key)
-    replies = pipe.execute()
-    counted = len(caller.limits) * 2
-    waits = [
-        math.ceil(seconds - clock % seconds)
-        for (limit, seconds), count in zip(caller.limits, replies[:counted:2], strict=True)
-        if int(count) > limit
-    ]
-    return _Prefetched(
-        wait_seconds=max(waits) if waits else None,
-        market=replies[counted],
-        results=replies[counted + 1] if results_key is not None else None,
+    # A fixed window per period: cheap, at the price of up to twice a limit across a window's edge.
+    windows = tuple(
+        (
+            f"{settings.REDIS_KEY_PREFIX}calculator:quote:rate:{caller.ident}:{seconds}:{int(clock // seconds)}",
+            limit,
+            seconds,
+        )
+        for limit, seconds in caller.limits
     )
+    return QuotePlan(
+        data=data, inputs_text=inputs_text, guess=_results_keys.get(inputs_text), windows=windows, clock=clock
+    )
+
+
+def quote_prefetch_queue(*, pipe: _Pipeline, plan: QuotePlan) -> None:
+    """Queue the round trip: count the request in the caller's windows, and read what the quote will need."""
+    for key, _, seconds in plan.windows:
+        pipe.incr(key)
+        pipe.expire(key, seconds + 1)
+    pipe.get(market_shared_key())
+    if plan.guess is not None:
+        pipe.get(plan.guess)
+
+
+def quote_prefetched(*, plan: QuotePlan, replies: Sequence[object]) -> QuotePrefetched:
+    """The round trip's answers; raises QuoteThrottledError when the caller is over a limit."""
+    counted = len(plan.windows) * 2
+    waits = [
+        math.ceil(seconds - plan.clock % seconds)
+        for (_, limit, seconds), count in zip(plan.windows, replies[:counted:2], strict=True)
+        if int(str(count)) > limit
+    ]
+    if waits:
+        raise QuoteThrottledError(wait_seconds=max(waits))
+    market, results = replies[counted], replies[counted + 1] if plan.guess is not None else None
+    return QuotePrefetched(
+        market=market if isinstance(market, bytes) else None, results=results if isinstance(results, bytes) else None
+    )
+
+
+@dataclass(frozen=True)
+class QuoteAnswer:
+    """An answered quote and the history row to buffer for it."""
+
+    uid: uuid.UUID
+    body: str
+    entry: str
+
+
+def _answer(
+    *, plan: QuotePlan, model: MinerModel | None, market: MarketInputs, results: str, user_id: int | None, now: datetime
+) -> QuoteAnswer:
+    uid = uuid.uuid4()
+    head = {"uid": str(uid), "created_at": _iso(now), "miner_model": None if model is None else model.pk}
+    # Each part is encoded once; the answer and the buffered row are both put together from the same text.
+    parts = [plan.inputs_text, _encoded(market_inputs_json(market)), results]
+    body = _encoded(head)[:-1] + "".join(f',"{name}":{text}' for name, text in zip(_PARTS, parts, strict=True)) + "}"
+    return QuoteAnswer(uid=uid, body=body, entry=_entry(head=head, user_id=user_id, parts=parts))
+
+
+def quote_answer_from_memory(
+    *, plan: QuotePlan, prefetched: QuotePrefetched, user_id: int | None, now: datetime
+) -> QuoteAnswer | None:
+    """The answer when everything it needs is in this process or came with the round trip; None otherwise.
+
+    Does no I/O, so an event loop may call it; None sends the caller to quote_answer_with_io.
+    """
+    model_id = plan.data.get("miner_model_id")
+    model = None
+    if model_id is not None and model_id != "":
+        model = _catalogue.known(model_id) if isinstance(model_id, int) else None
+        if model is None:
+            return None
+    if prefetched.results is None:
+        return None
+    market = market_inputs_from_shared(now=now, stored=prefetched.market)
+    if market is None:
+        return None
+    if _results_key(inputs=_inputs_json(plan.data), market=market) != plan.guess:
+        return None  # the market moved on since these inputs were last answered
+    return _answer(plan=plan, model=model, market=market, results=prefetched.results.decode(), user_id=user_id, now=now)
+
+
+def quote_answer_with_io(
+    *, plan: QuotePlan, prefetched: QuotePrefetched, user_id: int | None, now: datetime
+) -> QuoteAnswer:
+    """The answer, reading the catalogue, the market and the results from the database and Redis as needed."""
+    model = _quote_model(data=plan.data)
+    market = market_snapshot_shared(now=now, stored=prefetched.market)
+    key = _results_key(inputs=_inputs_json(plan.data), market=market)
+    if key == plan.guess and prefetched.results is not None:
+        results = prefetched.results.decode()
+    else:
+        results = _results_text(key=key, data=plan.data, model=model, market=market)
+        _results_keys.put(plan.inputs_text, key)
+    return _answer(plan=plan, model=model, market=market, results=results, user_id=user_id, now=now)
 
 
 def calculation_quote(*, data: Mapping[str, object], user_id: int | None, caller: QuoteCaller, now: datetime) -> Quote:
@@ -235,28 +340,17 @@ def calculation_quote(*, data: Mapping[str, object], user_id: int | None, caller
 
     `data` holds the calculate API's validated fields. Raises QuoteThrottledError when the caller is over
     its limits (counted first, before any other work), InvalidInputError naming each bad field, and
-    UpstreamUnavailableError when no market data is stored at all.
+    UpstreamUnavailableError when no market data is stored at all. calculation_quote_async (quote_async)
+    is the same for an event loop.
     """
-    inputs = _inputs_json(data)
-    inputs_text = _encoded(inputs)
-    guess = _results_keys.get(inputs_text)
-    prefetched = _prefetch(caller=caller, results_key=guess, now=now)
-    if prefetched.wait_seconds is not None:
-        raise QuoteThrottledError(wait_seconds=prefetched.wait_seconds)
-    model = _quote_model(data=data)
-    market = market_snapshot_shared(now=now, stored=prefetched.market)
-    key = _results_key(inputs=inputs, market=market)
-    if key == guess and prefetched.results is not None:
-        results = bytes(prefetched.results).decode()
-    else:
-        results = _results_text(key=key, data=data, model=model, market=market)
-        _results_keys.put(inputs_text, key)
-    uid = uuid.uuid4()
-    head = {"uid": str(uid), "created_at": _iso(now), "miner_model": None if model is None else model.pk}
-    # Each part is encoded once; the answer and the buffered row are both put together from the same text.
-    parts = [inputs_text, _encoded(market_inputs_json(market)), results]
-    body = _encoded(head)[:-1] + "".join(f',"{name}":{text}' for name, text in zip(_PARTS, parts, strict=True)) + "}"
-    return Quote(uid=uid, body=body, buffered=_buffer_append(entry=_entry(head=head, user_id=user_id, parts=parts)))
+    plan = quote_plan(data=data, caller=caller, now=now)
+    pipe = get_redis_connection("default").pipeline(transaction=False)
+    quote_prefetch_queue(pipe=pipe, plan=plan)
+    prefetched = quote_prefetched(plan=plan, replies=pipe.execute())
+    answer = quote_answer_from_memory(plan=plan, prefetched=prefetched, user_id=user_id, now=now)
+    if answer is None:
+        answer = quote_answer_with_io(plan=plan, prefetched=prefetched, user_id=user_id, now=now)
+    return Quote(uid=answer.uid, body=answer.body, buffered=_buffer_append(entry=answer.entry))
 
 
 # The figures of a buffered row, in the order they follow its head.
@@ -274,11 +368,20 @@ def _entry(*, head: Mapping[str, object], user_id: int | None, parts: Sequence[s
 
 def _buffer_append(*, entry: str) -> bool:
     """Append a row to the buffer; when the buffer is full, take it back and write it at once."""
-    redis = get_redis_connection("default")
-    key = history_buffer_key()
-    length = int(redis.rpush(key, entry))
+    length = int(get_redis_connection("default").rpush(history_buffer_key(), entry))
+    return quote_buffer_overflow(entry=entry, length=length)
+
+
+def quote_buffer_overflow(*, entry: str, length: int) -> bool:
+    """After appending `entry` made the buffer `length` long: True when it stays buffered.
+
+    Past CALCULATOR_HISTORY_BUFFER_MAX_ROWS (the flush is not running) the row is taken back and written
+    at once, so the buffer's memory stays bounded and no row is dropped.
+    """
     if length <= settings.CALCULATOR_HISTORY_BUFFER_MAX_ROWS:
         return True
+    redis = get_redis_connection("default")
+    key = history_buffer_key()
     # Counted from the tail, where it was appended; 0 means a flush already moved it on.
     if not redis.lrem(key, -1, entry):
         return True

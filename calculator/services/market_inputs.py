@@ -400,6 +400,16 @@ class _SharedStates:
 _shared_states = _SharedStates()
 
 
+def market_inputs_from_shared(*, now: datetime, stored: bytes | None) -> MarketInputs | None:
+    """The market figures at `now` from the shared state's bytes, without I/O; None when they do not serve."""
+    if stored is None:
+        return None
+    loaded = _shared_states.loaded(stored)
+    if loaded is None or loaded[0] > now:
+        return None
+    return market_inputs_at(state=loaded[1], now=now)
+
+
 def market_snapshot_shared(*, now: datetime, stored: bytes | None) -> MarketInputs:
     """market_snapshot_current from a state every process shares for MARKET_SHARED_SECONDS.
 
@@ -407,10 +417,9 @@ def market_snapshot_shared(*, now: datetime, stored: bytes | None) -> MarketInpu
     makes (`stored`, the value of market_shared_key(), None when absent) in a round trip it makes anyway,
     instead of three. Its figures may be that much older than the cache manager's; ages still run to `now`.
     """
-    if stored is not None:
-        loaded = _shared_states.loaded(stored)
-        if loaded is not None and loaded[0] <= now:
-            return market_inputs_at(state=loaded[1], now=now)
+    shared = market_inputs_from_shared(now=now, stored=stored)
+    if shared is not None:
+        return shared
     state = market_state_read(now=now)
     # A failing source is left to the cache manager's own fallback, asked again on each request.
     if not isinstance(state.price, UpstreamUnavailableError) and not isinstance(

@@ -13,13 +13,17 @@ _SAFE_ID = re.compile(r"^[A-Za-z0-9._-]{1,64}$")  # a proxy's id is kept only if
 request_id_var: ContextVar[str] = ContextVar("request_id", default="-")
 
 
+def request_id_from(incoming: str) -> str:
+    """The caller's id when it is safe to log, else a new one."""
+    return incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
+
+
 class RequestIdMiddleware:
     def __init__(self, get_response: Callable[[HttpRequest], HttpResponse]) -> None:
         self.get_response = get_response
 
     def __call__(self, request: HttpRequest) -> HttpResponse:
-        incoming = request.headers.get(HEADER, "")
-        request_id = incoming if _SAFE_ID.match(incoming) else uuid.uuid4().hex
+        request_id = request_id_from(request.headers.get(HEADER, ""))
         token = request_id_var.set(request_id)
         try:
             response = self.get_response(request)

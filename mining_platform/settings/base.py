@@ -320,6 +320,8 @@ CALCULATOR_RESULTS_CACHE_SECONDS = env.int("CALCULATOR_RESULTS_CACHE_SECONDS", d
 CALCULATOR_QUOTE_RATE_ANON = env.str("CALCULATOR_QUOTE_RATE_ANON", default="5/s,120/min")
 CALCULATOR_QUOTE_RATE_USER = env.str("CALCULATOR_QUOTE_RATE_USER", default="10/s,600/min")
 CALCULATOR_QUOTE_MAX_AGE_SECONDS = env.int("CALCULATOR_QUOTE_MAX_AGE_SECONDS", default=30)
+# Anonymous quotes answered on the event loop ahead of Django (calculator/asgi_quote.py); off sends all to the view.
+CALCULATOR_QUOTE_FAST_PATH = env.bool("CALCULATOR_QUOTE_FAST_PATH", default=True)
 # Quotes are recorded in calculation_history through a Redis buffer: flushed every N seconds, in batches
 # of this many rows; a full buffer (the flush not running) makes quotes write their rows at once.
 CALCULATOR_HISTORY_FLUSH_SECONDS = env.int("CALCULATOR_HISTORY_FLUSH_SECONDS", default=5)
