@@ -20,6 +20,7 @@ demo: setup
 	@$(MANAGE) market_refresh
 	@echo ""
 	@echo "  Site      http://127.0.0.1:$(WEB_PORT)/"
+	@echo "  Dashboard http://127.0.0.1:$(WEB_PORT)/main"
 	@echo "  Admin     http://127.0.0.1:$(WEB_PORT)/admin/"
 	@echo "  API docs  http://127.0.0.1:$(WEB_PORT)/api/docs/"
 	@echo "  Health    http://127.0.0.1:$(WEB_PORT)/healthz"

@@ -29,8 +29,6 @@ import json
 import os
 import resource
 import shlex
-import signal
-import socket
 import statistics
 import subprocess
 import sys
@@ -42,6 +40,7 @@ from pathlib import Path
 from urllib.parse import urlencode
 
 import _django
+from _server import free_port, percentile, procfile_web, start_server, stop_server, wait_ready
 
 _django.setup()
 
@@ -106,65 +105,12 @@ def _note_uid(content: bytes) -> None:
         quote_uids.add(content[len(UID_AFTER) : len(UID_AFTER) + 36].decode())
 
 
-def _free_port() -> int:
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
-
-
-def _procfile_web() -> str:
-    for line in (ROOT / "Procfile").read_text().splitlines():
-        name, _, command = line.partition(":")
-        if name.strip() == "web":
-            return command.strip()
-    raise SystemExit("the Procfile has no web command")
-
-
 def _server_name(command: str) -> str:
     words = shlex.split(command)
     while words and (words[0] == "env" or "=" in words[0]):
         words = words[1:]  # `env NAME=value server ...`
     # `python -m uvicorn ...` names its server after -m.
     return words[words.index("-m") + 1] if "-m" in words else Path(words[0]).name
-
-
-def _start_server(command: str, env: dict[str, str], log_path: Path) -> subprocess.Popen[bytes]:
-    with log_path.open("wb") as log:
-        # exec: the shell expands ${WEB_PORT:-8000} as honcho's would, then becomes the server (one pid).
-        return subprocess.Popen(
-            ["/bin/bash", "-c", f"exec {command}"],
-            cwd=ROOT,
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
-
-
-def _wait_ready(base_url: str, server: subprocess.Popen[bytes], log_path: Path, timeout_s: float = 60.0) -> None:
-    """Until /healthz answers at all: 503 (no Celery worker running) still means the server is up."""
-    deadline = time.monotonic() + timeout_s
-    while time.monotonic() < deadline:
-        if server.poll() is not None:
-            raise SystemExit(f"the server exited with {server.returncode}:\n{log_path.read_text()[-3000:]}")
-        try:
-            httpx.get(f"{base_url}/healthz", timeout=5.0)
-        except httpx.TransportError:
-            time.sleep(0.2)
-            continue
-        return
-    raise SystemExit(f"the server did not answer /healthz within {timeout_s:.0f} s:\n{log_path.read_text()[-3000:]}")
-
-
-def _stop_server(server: subprocess.Popen[bytes]) -> None:
-    if server.poll() is None:
-        os.killpg(server.pid, signal.SIGTERM)
-        try:
-            server.wait(15)
-        except subprocess.TimeoutExpired:
-            os.killpg(server.pid, signal.SIGKILL)
-            server.wait(5)
 
 
 def _process_table() -> dict[int, tuple[int, str, float]]:
@@ -226,12 +172,6 @@ def _clear_prefix(prefix: str) -> None:
     keys = list(redis.scan_iter(match=f"{prefix}*", count=1000))
     if keys:
         redis.delete(*keys)
-
-
-def _percentile(values: list[float], pct: float) -> float:
-    ordered = sorted(values)
-    rank = max(1, min(len(ordered), round(pct / 100 * len(ordered) + 0.5)))
-    return ordered[rank - 1]
 
 
 def _sequential(*, target: Target, count: int, clear: str = "") -> list[float]:
@@ -392,8 +332,8 @@ def main() -> None:
 
     prefix = f"mp-bench-http-{os.getpid()}:"
     user = User.objects.create_user(email=f"calculator-bench-{os.getpid()}@bench.invalid", role=Role.CLIENT)
-    command = args.server_cmd or _procfile_web()
-    port = _free_port()
+    command = args.server_cmd or procfile_web()
+    port = free_port()
     env = {
         **os.environ,
         "WEB_PORT": str(port),
@@ -417,9 +357,9 @@ def main() -> None:
             owner=user, name="calculator bench", scopes=[ApiScope.MARKET_READ], expires_at=None, now=timezone.now()
         )
         api_headers = {"Authorization": f"Api-Key {issued.raw_key}", "Content-Type": "application/json"}
-        server = _start_server(command, env, log_path)
+        server = start_server(command, env, log_path)
         base_url = f"http://127.0.0.1:{port}"
-        _wait_ready(base_url, server, log_path)
+        wait_ready(base_url, server, log_path)
         phase = {"warmup_s": args.warmup, "duration_s": args.duration, "connections": args.connections}
         quoted = Target("GET", f"{base_url}{QUOTE_PATH}?{query}", {}, None, 200)
 
@@ -440,7 +380,7 @@ def main() -> None:
             calculate["drain_s"] = round(_drain(target=saved, usual_ms=max(statistics.median(calculate_seq), 5.0)), 1)
     finally:
         if server is not None:
-            _stop_server(server)
+            stop_server(server)
         flusher.stop.set()
         if flusher.is_alive():
             flusher.join()
@@ -471,9 +411,9 @@ def main() -> None:
                 "duration_s": args.duration,
                 "drain_s": round(drain_s, 1),
                 "sequential_p50_ms": round(seq_p50, 2),
-                "sequential_p99_ms": round(_percentile(quote_seq, 99), 2),
+                "sequential_p99_ms": round(percentile(quote_seq, 99), 2),
                 "cold_p50_ms": round(cold_p50, 2),
-                "cold_p99_ms": round(_percentile(cold, 99), 2),
+                "cold_p99_ms": round(percentile(cold, 99), 2),
                 "cold_requests": len(cold),
                 "ratio": None if p50 is None else round(cold_p50 / p50, 2),
                 "ratio_of": "cold_p50_ms / p50_ms (the quote, cached, at the rate)",

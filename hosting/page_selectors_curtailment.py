@@ -1,20 +1,16 @@
 """Reads behind the curtailment page and API: plans with their miner counts, each site's state now, the
 strategies' preview shaped for a table, and the site's power around an event for its chart."""
 
-import math
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from decimal import Decimal
 
 from django.conf import settings
-from django.db import connection
 from django.db.models import (
     Case,
     Count,
-    ExpressionWrapper,
     F,
-    FloatField,
     IntegerField,
     Prefetch,
     Q,
@@ -28,8 +24,8 @@ from django.db.models.functions import Coalesce
 from mining_platform.core.errors import NotFoundError
 
 from .choices import CurtailmentStatus, CurtailmentStep, CurtailmentTargetKind, MinerStatus
-from .models import CurtailmentPlan, CurtailmentPlanMiner, Miner, MinerLatest, Site, TelemetryRollup
-from .selectors import FIVE_MINUTE_MAX, RAW_MAX
+from .models import CurtailmentPlan, CurtailmentPlanMiner, Miner, MinerLatest, Site
+from .selectors_series import telemetry_series
 from .services.curtailment_planner import PlanPreview, PlanResult
 from .services.curtailment_plans import ACTIVE_STATUSES
 
@@ -316,77 +312,15 @@ class PowerSeries:
     target_kw: float | None  # the draw the plan aims at or below (shed and cap targets)
 
 
-# One row per collection run: a run stamps every miner of its shard with one time, so a run is a snapshot
-# of its shard (telemetry_ingest.telemetry_store). The shard is known by its smallest miner id (shards
-# are disjoint). A reading without power counts at nominal unless the miner sleeps, as the planner
-# counts the site's draw; a miner that did not answer draws nothing.
-_POWER_PER_RUN = """
-SELECT t.recorded_at, min(t.miner_id), count(*) FILTER (WHERE t.outcome = 'ok'),
-       COALESCE(sum(COALESCE(t.power_w, CASE WHEN t.is_sleeping THEN 0 ELSE m.nominal_power_w END))
-                FILTER (WHERE t.outcome = 'ok'), 0)
-FROM miner_telemetry t JOIN hosting_miners m ON m.id = t.miner_id
-WHERE t.site_id = %(site)s AND t.recorded_at >= %(start)s AND t.recorded_at < %(end)s
-GROUP BY t.recorded_at
-ORDER BY t.recorded_at
-"""
 _MINUTE = timedelta(minutes=1)
 
 
-def _raw_points(*, site_id: int, start: datetime, end: datetime) -> list[PowerPoint]:
-    """The site's draw per minute: per shard the mean of its runs in the minute, or, when a run slipped
-    past the minute (a run every 60 s drifts across minute boundaries), its latest run within a poll
-    interval before; then summed over the shards. Grouping by run keeps this one cheap aggregate."""
-    carry = timedelta(minutes=max(1, math.ceil(settings.TELEMETRY_POLL_INTERVAL_SECONDS / 60)))
-    minute = start.replace(second=0, microsecond=0)
-    with connection.cursor() as cursor:
-        cursor.execute(_POWER_PER_RUN, {"site": site_id, "start": minute - carry, "end": end})
-        runs: list[tuple[datetime, int, int, int]] = cursor.fetchall()
-    latest: dict[int, tuple[datetime, int, int]] = {}  # shard -> its latest run: at, W, miners answering
-    points: list[PowerPoint] = []
-    index = 0
-    while minute < end:
-        following = minute + _MINUTE
-        in_minute: dict[int, list[tuple[int, int]]] = {}
-        while index < len(runs) and runs[index][0] < following:
-            at, shard, answered, power_w = runs[index]
-            index += 1
-            latest[shard] = (at, power_w, answered)
-            if at >= minute:
-                in_minute.setdefault(shard, []).append((power_w, answered))
-        total_w = 0.0
-        miners = 0
-        for shard, (at, power_w, answered) in latest.items():
-            seen = in_minute.get(shard)
-            if seen:
-                total_w += sum(power for power, _ in seen) / len(seen)
-                miners += max(count for _, count in seen)
-            elif minute - at < carry:
-                total_w += power_w
-                miners += answered
-        if miners:
-            points.append(PowerPoint(at=minute, power_kw=total_w / 1000, miners=miners))
-        minute = following
-    return points
-
-
-def _rollup_points(*, site_id: int, start: datetime, end: datetime, resolution: str) -> list[PowerPoint]:
-    # A rollup's mean power covers its answered polls only: weighted by the answered share, a miner that
-    # was off half the bucket counts half. Without a power reading, nominal stands in.
-    draw = ExpressionWrapper(
-        Coalesce(F("power_avg_w"), F("miner__nominal_power_w"), output_field=FloatField())
-        * F("ok_samples")
-        / F("samples"),
-        output_field=FloatField(),
-    )
-    rows = (
-        TelemetryRollup.objects.filter(
-            miner__site_id=site_id, resolution=resolution, bucket_start__gte=start, bucket_start__lt=end, samples__gt=0
-        )
-        .values("bucket_start")
-        .annotate(power_w=Sum(draw), miners=Count("miner_id"))
-        .order_by("bucket_start")
-    )
-    return [PowerPoint(at=r["bucket_start"], power_kw=(r["power_w"] or 0.0) / 1000, miners=r["miners"]) for r in rows]
+def _power_points(*, site_id: int, start: datetime, end: datetime) -> tuple[list[PowerPoint], str]:
+    """The site's draw from the shared history series: per minute from raw polls (shards polled apart
+    added up), from rollups for long events; and the resolution used."""
+    series = telemetry_series(site_id=site_id, start=start, end=end, raw_step=_MINUTE)
+    points = [PowerPoint(at=point.t, power_kw=point.power_kw, miners=point.miners) for point in series.points]
+    return points, series.resolution
 
 
 def _event_window(plan: CurtailmentPlan) -> tuple[datetime, datetime]:
@@ -426,12 +360,8 @@ def curtailment_power_series(*, plan: CurtailmentPlan, now: datetime) -> PowerSe
     if span <= timedelta():
         points: list[PowerPoint] = []
         resolution = "1m"
-    elif span <= RAW_MAX:
-        points, resolution = _raw_points(site_id=plan.site_id, start=start, end=until), "1m"
     else:
-        rollup = TelemetryRollup.Resolution.FIVE_MINUTES if span <= FIVE_MINUTE_MAX else TelemetryRollup.Resolution.HOUR
-        points = _rollup_points(site_id=plan.site_id, start=start, end=until, resolution=rollup)
-        resolution = str(rollup)
+        points, resolution = _power_points(site_id=plan.site_id, start=start, end=until)
     return PowerSeries(
         plan_id=plan.pk,
         site_id=plan.site_id,

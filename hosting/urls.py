@@ -1,7 +1,17 @@
 from django.urls import include, path
 from rest_framework.routers import SimpleRouter
 
-from . import api_curtailment, api_energy_prices, views, views_curtailment, views_curtailment_prices
+from . import (
+    api_curtailment,
+    api_energy_prices,
+    views,
+    views_client,
+    views_curtailment,
+    views_curtailment_prices,
+    views_dashboard,
+    views_series,
+)
+from .live import views as live_views
 
 app_name = "hosting"
 
@@ -16,13 +26,19 @@ urlpatterns = [
     path("hosting/host/devices", views.device_list, name="device-list"),
     path("hosting/host/devices/batch", views.device_batch, name="device-batch"),
     path("hosting/host/devices/batch/status", views.device_batch_status, name="device-batch-status"),
+    path("hosting/api/live/snapshot", live_views.live_snapshot_view, name="live-snapshot"),
     path("hosting/api/telemetry/<int:miner_id>", views.MinerTelemetryApi.as_view(), name="telemetry-api"),
+    path("hosting/api/series", views_series.TelemetrySeriesApi.as_view(), name="series-api"),
+    path("hosting/client/dashboard", views_client.client_dashboard, name="client-dashboard"),
+    path("hosting/miners/<int:pk>", views_client.miner_detail, name="miner-detail"),
     path("hosting/api/miner/<int:miner_id>/start", views.MinerStartApi.as_view(), name="miner-start"),
     path("hosting/api/miner/<int:miner_id>/shutdown", views.MinerShutdownApi.as_view(), name="miner-shutdown"),
     path("hosting/api/miner/<int:miner_id>/reboot", views.MinerRebootApi.as_view(), name="miner-reboot"),
     path(
         "hosting/api/miner/<int:miner_id>/power-target", views.MinerPowerTargetApi.as_view(), name="miner-power-target"
     ),
+    path("hosting/dashboard", views_dashboard.host_dashboard_page, name="dashboard"),
+    path("hosting/alerts/<int:pk>/acknowledge", views_dashboard.alert_acknowledge_view, name="alert-acknowledge"),
     path("hosting/curtailment", views_curtailment.curtailment_page, name="curtailment"),
     path("hosting/curtailment/plans", views_curtailment.curtailment_plan_create, name="curtailment-plan-create"),
     path("hosting/curtailment/trigger", api_curtailment.CurtailmentTriggerApi.as_view(), name="curtailment-trigger"),

@@ -70,7 +70,7 @@ def test_a_user_signs_in_through_the_form_and_sees_their_role(live_server: LiveS
     page.fill("input[name=login]", "ops@farm.example")
     page.fill("input[name=password]", TEST_PASSWORD)
     page.click("form button[type=submit]")
-    page.wait_for_url(live_server.url + "/")
+    page.wait_for_url(live_server.url + "/hosting/dashboard")  # /main lands a host on their dashboard
 
     assert page.locator("nav .badge").inner_text() == "Host / site operator"
     assert page.locator("nav").get_by_text("Devices").is_visible()

@@ -68,7 +68,7 @@ def _sign_in(page: Page, live_server: LiveServer) -> None:
     page.fill("input[name=login]", "client@farm.example")
     page.fill("input[name=password]", TEST_PASSWORD)
     page.click("form button[type=submit]")
-    page.wait_for_url(live_server.url + "/")
+    page.wait_for_url(live_server.url + "/hosting/client/dashboard")  # /main lands a client on theirs
     # Let the home page finish loading: leaving it earlier aborts its logo request, which counts as failed.
     page.wait_for_load_state("networkidle")
 

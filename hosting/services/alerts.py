@@ -15,6 +15,7 @@ from django.core.mail import send_mail
 from django.db import transaction
 
 from hosting.choices import AlertKind, AlertStatus, MinerStatus, PollOutcome
+from hosting.live.publish import live_alerts_publish_on_commit
 from hosting.models import Alert, Miner, MinerLatest, Site
 from mining_platform.core.errors import ConflictError, NotFoundError
 from mining_platform.core.models import User
@@ -118,6 +119,7 @@ def alerts_evaluate_site(*, site_id: int, now: datetime) -> AlertChanges:
     changes = AlertChanges(opened=opened, resolved=resolved)
     recipients = [e for e in site.operators.filter(is_active=True).values_list("email", flat=True) if e]
     transaction.on_commit(lambda: _notify(site.name, recipients, changes))
+    live_alerts_publish_on_commit(alert_ids=[a.pk for a in (*opened, *resolved)])
     if opened or resolved:
         logger.info("Alerts evaluated: site_id=%s opened=%d resolved=%d", site.pk, len(opened), len(resolved))
     return changes
@@ -133,4 +135,5 @@ def alert_acknowledge(*, alert_id: int, user: User, now: datetime) -> Alert:
         raise ConflictError(f"Alert {alert_id} is {alert.status}; only open alerts can be acknowledged.")
     alert.status, alert.acknowledged_at, alert.acknowledged_by = AlertStatus.ACKNOWLEDGED, now, user
     alert.save(update_fields=["status", "acknowledged_at", "acknowledged_by"])
+    live_alerts_publish_on_commit(alert_ids=[alert.pk])
     return alert

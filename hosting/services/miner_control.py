@@ -25,6 +25,7 @@ from hosting.clients.control import (
     ControlTimeouts,
     control_send,
 )
+from hosting.live.publish import live_operations_publish_on_commit
 from hosting.models import Miner, MinerOperation
 from mining_platform.core.choices import OPERATOR_ROLES
 from mining_platform.core.errors import (
@@ -189,6 +190,7 @@ def control_results_store(*, finished: Sequence[tuple[ControlJob, ControlResult,
         operation.outcome, operation.response, operation.finished_at = result.outcome, result.answer, at
         changed.append(operation)
     MinerOperation.objects.bulk_update(changed, ["outcome", "response", "finished_at"])
+    live_operations_publish_on_commit(operation_ids=[operation.pk for operation in changed])
     new_status = {MinerAction.STOP: MinerStatus.STOPPED, MinerAction.START: MinerStatus.ONLINE}
     for action, status in new_status.items():
         ids = [job.miner_id for job, result, _at in finished if result.ok and job.action == action]
@@ -226,7 +228,7 @@ def _operation_open(
     api_key: ApiKey | None,
     now: datetime,
 ) -> MinerOperation:
-    return MinerOperation.objects.create(
+    operation = MinerOperation.objects.create(
         miner=miner,
         action=action,
         parameters=parameters,
@@ -235,6 +237,8 @@ def _operation_open(
         requested_at=now,
         outcome=REQUESTED,
     )
+    live_operations_publish_on_commit(operation_ids=[operation.pk])
+    return operation
 
 
 def miner_command(

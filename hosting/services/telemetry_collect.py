@@ -17,6 +17,7 @@ from django.db import transaction
 
 from hosting.choices import PollOutcome
 from hosting.clients.poller import PollResult, PollSettings, run_polls
+from hosting.live.publish import live_collection_publish_on_commit
 from hosting.models import Site
 from hosting.selectors import poll_targets_list, pollable_miner_counts
 from hosting.services.miner_status import miner_statuses_apply
@@ -92,6 +93,8 @@ def telemetry_results_store(*, site: Site, results: list[PollResult], now: datet
         offline_after_failures=site.offline_after_failures,
         sleeping={r.target.miner_id for r in results if r.reading is not None and r.reading.is_sleeping},
     )
+    # One coalesced delta per site and per customer for the whole run, once it is committed.
+    live_collection_publish_on_commit(site_id=site.pk, miner_ids=[r.target.miner_id for r in results])
     return changes.went_offline, changes.came_online
 
 

@@ -501,7 +501,7 @@ def test_price_page_shows_the_chart_the_rule_and_what_it_did(live_server: LiveSe
         page.fill("input[name=login]", "ops@farm.example")
         page.fill("input[name=password]", TEST_PASSWORD)
         page.click("form button[type=submit]")
-        page.wait_for_url(live_server.url + "/")
+        page.wait_for_url(live_server.url + "/hosting/dashboard")
         page.goto(f"{live_server.url}/hosting/curtailment/prices?site={site.pk}")
         page.wait_for_load_state("networkidle")
         datasets = dict(page.evaluate(_DATASETS))

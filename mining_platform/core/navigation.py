@@ -18,6 +18,7 @@ class NavItem:
 
 _ITEMS: tuple[tuple[str, str, str, frozenset[str] | None], ...] = (
     # (label, URL name, bootstrap icon, roles that see it; None: everyone)
+    ("Dashboard", "core:main", "speedometer2", frozenset({Role.CLIENT, *OPERATOR_ROLES})),
     ("Sites", "hosting:site-list", "buildings", frozenset(OPERATOR_ROLES)),
     ("Devices", "hosting:device-list", "cpu", frozenset(OPERATOR_ROLES)),
     ("Curtailment", "hosting:curtailment", "lightning-charge", frozenset(OPERATOR_ROLES)),

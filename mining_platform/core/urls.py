@@ -8,6 +8,7 @@ app_name = "core"
 
 urlpatterns = [
     path("", views.home, name="home"),
+    path("main", views.main, name="main"),
     path("account/", views.account, name="account"),
     path("healthz", views.healthz, name="healthz"),
     path("api/v1/me/", api_views.MeApi.as_view(), name="me-api"),

@@ -151,7 +151,7 @@ AUTH_PASSWORD_VALIDATORS = [
     {"NAME": "django.contrib.auth.password_validation.NumericPasswordValidator"},
 ]
 LOGIN_URL = "account_login"
-LOGIN_REDIRECT_URL = "core:home"
+LOGIN_REDIRECT_URL = "core:main"  # each role lands on its own dashboard
 
 # django-allauth: e-mail and password only, with mandatory verification.
 ACCOUNT_LOGIN_METHODS = {"email"}

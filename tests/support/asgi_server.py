@@ -68,6 +68,8 @@ class AsgiServer:
             "httptools",
             "--ws",
             "websockets-sansio",
+            "--ws-per-message-deflate",
+            "false",
             "--lifespan",
             "off",
             "--no-access-log",

@@ -1,0 +1,1 @@
+"""Live dashboards: scopes, snapshots, publication after commit, and the websocket consumer."""
