@@ -273,6 +273,10 @@ def test_miner_page_stop_button_with_its_confirmation_sleeps_the_miner_and_the_p
         # The next collection finds it asleep; the page shows it without a reload.
         _collect(hall.site)
         page.wait_for_selector("#miner-detail[data-status=sleeping]", timeout=WAIT_MS)
+        # The dialog's closing fades out; its backdrop must then be gone for good, not left over the page.
+        page.wait_for_selector(".modal-backdrop", state="detached")
+        scroll_locked = page.evaluate("() => document.body.classList.contains('modal-open')")
+        overflow_px = page.evaluate("() => document.documentElement.scrollWidth - window.innerWidth")
         badge = page.inner_text("[data-reading=status]")
         log_rows = page.locator("[data-operation-list] tr").count()
         _shot(page, "miner_detail_stopped")
@@ -295,6 +299,8 @@ def test_miner_page_stop_button_with_its_confirmation_sleeps_the_miner_and_the_p
     assert sent_after_cancel == 0
     assert asleep_in_emulator
     assert "Sleeping" in badge
+    assert scroll_locked is False  # the dialog closed for good
+    assert overflow_px <= 0  # nothing wider than the window
     assert log_rows == 1
     assert newest_first == ["start", "stop"]
     assert same_document is True

@@ -106,6 +106,20 @@
     var ok = node.querySelector("[data-confirm-ok]");
     var result = bar.querySelector("[data-control-result]");
     var pending = null;
+    // Bootstrap ignores hide() while the dialog still fades in, and leaves a backdrop behind when the
+    // dialog is shown again while it still fades out: each waits for the other transition to end.
+    var opening = false;
+    var closing = false;
+    node.addEventListener("show.bs.modal", function () { opening = true; });
+    node.addEventListener("shown.bs.modal", function () { opening = false; });
+    node.addEventListener("hide.bs.modal", function () { closing = true; });
+    function hideDialog() {
+      if (opening) {
+        node.addEventListener("shown.bs.modal", function () { modal.hide(); }, { once: true });
+      } else {
+        modal.hide();
+      }
+    }
 
     bar.querySelectorAll("[data-control]").forEach(function (button) {
       button.addEventListener("click", function () {
@@ -128,7 +142,11 @@
         node.querySelector("[data-confirm-text]").textContent = message;
         ok.textContent = button.dataset.confirmButton || "Confirm";
         ok.className = "btn " + (button.dataset.confirmClass || "btn-danger");
-        modal.show();
+        if (closing) {
+          node.addEventListener("hidden.bs.modal", function () { modal.show(); }, { once: true });
+        } else {
+          modal.show();
+        }
       });
     });
 
@@ -136,7 +154,7 @@
       if (!pending) { return; }
       var sent = pending;
       pending = null;
-      modal.hide();
+      hideDialog();
       bar.querySelectorAll("[data-control]").forEach(function (b) { b.disabled = true; });
       result.className = "small ms-auto text-body-secondary";
       result.textContent = "Sending " + sent.button.textContent.trim().toLowerCase() + "…";
@@ -165,7 +183,7 @@
         })
         .then(function () { bar.querySelectorAll("[data-control]").forEach(function (b) { b.disabled = false; }); });
     });
-    node.addEventListener("hidden.bs.modal", function () { pending = null; });
+    node.addEventListener("hidden.bs.modal", function () { closing = false; });
   }
 
   // --- wiring --------------------------------------------------------------------------------------------
