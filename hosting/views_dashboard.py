@@ -7,6 +7,7 @@ from django.shortcuts import render
 from django.utils import timezone
 from django.views.decorators.http import require_GET, require_POST
 
+from mining_platform.core.api.exception_handler import domain_error_json
 from mining_platform.core.errors import DomainError, NotFoundError
 from mining_platform.core.models import User
 from mining_platform.core.rbac import OPERATORS, access
@@ -74,5 +75,5 @@ def alert_acknowledge_view(request: HttpRequest, pk: int) -> JsonResponse:
     try:
         alert = alert_acknowledge(alert_id=pk, user=_user(request), now=timezone.now())
     except DomainError as error:
-        return JsonResponse({"error": {"code": error.code, "message": error.message}}, status=error.http_status)
+        return domain_error_json(error)
     return JsonResponse({"alert": live_alert(alert=alert)})

@@ -16,7 +16,7 @@ from mining_platform.core.choices import ALL_ROLES, ApiScope
 from mining_platform.core.errors import PermissionDeniedError
 from mining_platform.core.rbac import roles
 
-from .live.scopes import SCOPE_KINDS, SCOPE_MINER, live_scope_authorize
+from .live.scopes import SCOPE_KINDS, SCOPE_MINER, live_scope_authorize, live_scope_parse
 from .selectors_series import SERIES_RANGES, SeriesPoint, telemetry_series
 from .serializers import ApiErrorSerializer
 
@@ -30,16 +30,8 @@ def _user_id(request: Request) -> int:
 
 class SeriesQuerySerializer(serializers.Serializer[object]):
     scope = serializers.ChoiceField(choices=SCOPE_KINDS)
-    id = serializers.CharField(required=False, allow_blank=True, default="")
+    id = serializers.CharField(required=False, allow_blank=True, default="")  # read by live_scope_parse
     range = serializers.ChoiceField(choices=list(SERIES_RANGES), default="24h")
-
-    def validate_id(self, value: str) -> int | None:
-        # Empty or "null" names a client's own customer, as on the websocket.
-        if value in ("", "null"):
-            return None
-        if not value.isdigit() or int(value) < 1:
-            raise serializers.ValidationError("must be a positive whole number, or empty")
-        return int(value)
 
 
 class SeriesPointSerializer(serializers.Serializer[SeriesPoint]):
@@ -100,10 +92,10 @@ class TelemetrySeriesApi(APIView):
     def get(self, request: Request) -> Response:
         query = SeriesQuerySerializer(data=request.query_params)
         query.is_valid(raise_exception=True)
-        # The websocket's own check, so a chart and the live rows beside it follow one rule.
-        scope = live_scope_authorize(
-            user_id=_user_id(request), kind=query.validated_data["scope"], scope_id=query.validated_data["id"]
-        )
+        # The websocket's own reading and check, so a chart and the live rows beside it follow one rule
+        # (an empty or "null" id names a client's own customer).
+        kind, scope_id = live_scope_parse(kind=query.validated_data["scope"], scope_id=query.validated_data["id"])
+        scope = live_scope_authorize(user_id=_user_id(request), kind=kind, scope_id=scope_id)
         end = timezone.now()
         start = end - SERIES_RANGES[query.validated_data["range"]]
         series = telemetry_series(

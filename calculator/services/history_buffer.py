@@ -214,6 +214,7 @@ class QuotePlan:
     """What a quote needs to know before its one Redis round trip: its inputs and the keys to touch."""
 
     data: Mapping[str, object]
+    inputs: Mapping[str, object]  # the data as JSON values, and as text below: each made once per quote
     inputs_text: str
     guess: str | None  # the results key these inputs had last time in this process
     windows: tuple[tuple[str, int, int], ...]  # (counter key, limit, seconds) per throttle window
@@ -235,7 +236,8 @@ class _Pipeline(Protocol):
 
 
 def quote_plan(*, data: Mapping[str, object], caller: QuoteCaller, now: datetime) -> QuotePlan:
-    inputs_text = _encoded(_inputs_json(data))
+    inputs = _inputs_json(data)
+    inputs_text = _encoded(inputs)
     clock = now.timestamp()
     # A fixed window per period: cheap, at the price of up to twice a limit across a window's edge.
     windows = tuple(
@@ -247,7 +249,12 @@ def quote_plan(*, data: Mapping[str, object], caller: QuoteCaller, now: datetime
         for limit, seconds in caller.limits
     )
     return QuotePlan(
-        data=data, inputs_text=inputs_text, guess=_results_keys.get(inputs_text), windows=windows, clock=clock
+        data=data,
+        inputs=inputs,
+        inputs_text=inputs_text,
+        guess=_results_keys.get(inputs_text),
+        windows=windows,
+        clock=clock,
     )
 
 
@@ -315,7 +322,7 @@ def quote_answer_from_memory(
     market = market_inputs_from_shared(now=now, stored=prefetched.market)
     if market is None:
         return None
-    if _results_key(inputs=_inputs_json(plan.data), market=market) != plan.guess:
+    if _results_key(inputs=plan.inputs, market=market) != plan.guess:
         return None  # the market moved on since these inputs were last answered
     return _answer(plan=plan, model=model, market=market, results=prefetched.results.decode(), user_id=user_id, now=now)
 
@@ -326,7 +333,7 @@ def quote_answer_with_io(
     """The answer, reading the catalogue, the market and the results from the database and Redis as needed."""
     model = _quote_model(data=plan.data)
     market = market_snapshot_shared(now=now, stored=prefetched.market)
-    key = _results_key(inputs=_inputs_json(plan.data), market=market)
+    key = _results_key(inputs=plan.inputs, market=market)
     if key == plan.guess and prefetched.results is not None:
         results = prefetched.results.decode()
     else:

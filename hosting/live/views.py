@@ -1,9 +1,10 @@
 """The live snapshot over plain HTTP, for clients without a websocket (and as the polling baseline)."""
 
-from django.http import HttpRequest, HttpResponse, JsonResponse
+from django.http import HttpRequest, HttpResponse
 from django.views.decorators.cache import never_cache
 from django.views.decorators.http import require_GET
 
+from mining_platform.core.api.exception_handler import domain_error_json
 from mining_platform.core.errors import DomainError
 from mining_platform.core.models import User
 from mining_platform.core.rbac import ANY_ROLE, access
@@ -23,6 +24,5 @@ def live_snapshot_view(request: HttpRequest) -> HttpResponse:
             raise LiveForbiddenError("Sign in first.")
         scope = live_scope_authorize(user_id=request.user.pk, kind=kind, scope_id=scope_id)
     except DomainError as exc:
-        error = {"code": exc.code, "message": exc.message, "fields": exc.fields}
-        return JsonResponse({"error": error}, status=exc.http_status)
+        return domain_error_json(exc)
     return HttpResponse(live_snapshot(scope=scope).payload_json, content_type="application/json")

@@ -228,6 +228,8 @@ def test_curtailment_page_previews_schedules_cancels_and_charts_an_event(
         before = CurtailmentPlan.objects.count()
         page.click("[data-start=optimal]")
         page.wait_for_selector("#confirm-modal.show")
+        # The fade-in over, so the screenshot shows the dialog rather than its half-drawn frame.
+        page.wait_for_function("() => getComputedStyle(document.getElementById('confirm-modal')).opacity === '1'")
         assert "Schedule" in page.locator("[data-confirm-ok]").inner_text()
         _shot(page, "curtailment_confirm", full_page=False)
         page.click("[data-confirm-ok]")

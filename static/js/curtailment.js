@@ -47,29 +47,24 @@
   // --- Confirmations ---------------------------------------------------------------------------------
   function setUpConfirm() {
     var node = document.getElementById("confirm-modal");
-    if (!node || !window.bootstrap) { return; }
-    var modal = new window.bootstrap.Modal(node);
-    var pending = null;
-    var ok = node.querySelector("[data-confirm-ok]");
+    if (!node || !window.bootstrap || !window.ConfirmDialog) { return; }
+    var dialog = window.ConfirmDialog(node);
     document.querySelectorAll("form[data-confirm]").forEach(function (form) {
       form.addEventListener("submit", function (event) {
         if (form.dataset.confirmed === "yes") { return; }
         event.preventDefault();
-        pending = form;
-        node.querySelector("#confirm-title").textContent = form.dataset.confirmTitle || "Are you sure?";
-        node.querySelector("[data-confirm-text]").textContent = form.dataset.confirm;
-        ok.textContent = form.dataset.confirmButton || "Confirm";
-        ok.className = "btn " + (form.dataset.confirmClass || "btn-danger");
-        modal.show();
+        dialog.ask(
+          {
+            title: form.dataset.confirmTitle, text: form.dataset.confirm,
+            button: form.dataset.confirmButton, buttonClass: form.dataset.confirmClass
+          },
+          function () {
+            form.dataset.confirmed = "yes";
+            form.submit();
+          }
+        );
       });
     });
-    ok.addEventListener("click", function () {
-      if (!pending) { return; }
-      pending.dataset.confirmed = "yes";
-      ok.disabled = true;
-      pending.submit();
-    });
-    node.addEventListener("hidden.bs.modal", function () { pending = null; ok.disabled = false; });
   }
 
   // --- Charts ----------------------------------------------------------------------------------------

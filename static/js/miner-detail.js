@@ -101,67 +101,19 @@
   function setUpControls(root) {
     var bar = root.querySelector("[data-controls]");
     var node = document.getElementById("confirm-modal");
-    if (!bar || !node || !window.bootstrap) { return; }
-    var modal = new window.bootstrap.Modal(node);
-    var ok = node.querySelector("[data-confirm-ok]");
+    if (!bar || !node || !window.bootstrap || !window.ConfirmDialog) { return; }
+    var dialog = window.ConfirmDialog(node);
     var result = bar.querySelector("[data-control-result]");
-    var pending = null;
-    // Bootstrap ignores hide() while the dialog still fades in, and leaves a backdrop behind when the
-    // dialog is shown again while it still fades out: each waits for the other transition to end.
-    var opening = false;
-    var closing = false;
-    node.addEventListener("show.bs.modal", function () { opening = true; });
-    node.addEventListener("shown.bs.modal", function () { opening = false; });
-    node.addEventListener("hide.bs.modal", function () { closing = true; });
-    function hideDialog() {
-      if (opening) {
-        node.addEventListener("shown.bs.modal", function () { modal.hide(); }, { once: true });
-      } else {
-        modal.hide();
-      }
-    }
 
-    bar.querySelectorAll("[data-control]").forEach(function (button) {
-      button.addEventListener("click", function () {
-        var body = {};
-        var message = button.dataset.confirm;
-        if (button.dataset.control === "power-target") {
-          var input = bar.querySelector("[data-power-input]");
-          var watts = Number(input.value);
-          if (!input.value || !input.checkValidity() || watts <= 0) {
-            input.classList.add("is-invalid");
-            result.className = "small ms-auto text-danger";
-            result.textContent = "Enter a power target between " + input.min + " and " + input.max + " W.";
-            return;
-          }
-          input.classList.remove("is-invalid");
-          body = { power_w: watts };
-          message = message.replace("{watts}", String(watts));
-        }
-        pending = { button: button, body: body };
-        node.querySelector("[data-confirm-text]").textContent = message;
-        ok.textContent = button.dataset.confirmButton || "Confirm";
-        ok.className = "btn " + (button.dataset.confirmClass || "btn-danger");
-        if (closing) {
-          node.addEventListener("hidden.bs.modal", function () { modal.show(); }, { once: true });
-        } else {
-          modal.show();
-        }
-      });
-    });
-
-    ok.addEventListener("click", function () {
-      if (!pending) { return; }
-      var sent = pending;
-      pending = null;
-      hideDialog();
+    function send(button, body) {
+      dialog.hide();
       bar.querySelectorAll("[data-control]").forEach(function (b) { b.disabled = true; });
       result.className = "small ms-auto text-body-secondary";
-      result.textContent = "Sending " + sent.button.textContent.trim().toLowerCase() + "…";
-      fetch(sent.button.dataset.url, {
+      result.textContent = "Sending " + button.textContent.trim().toLowerCase() + "…";
+      fetch(button.dataset.url, {
         method: "POST", credentials: "same-origin",
         headers: { "Content-Type": "application/json", Accept: "application/json", "X-CSRFToken": csrfToken() },
-        body: JSON.stringify(sent.body)
+        body: JSON.stringify(body)
       })
         .then(function (response) { return response.json().then(function (data) { return { ok: response.ok, data: data }; }); })
         .then(function (answer) {
@@ -182,8 +134,31 @@
           result.textContent = "The command could not be sent; check the connection and try again.";
         })
         .then(function () { bar.querySelectorAll("[data-control]").forEach(function (b) { b.disabled = false; }); });
+    }
+
+    bar.querySelectorAll("[data-control]").forEach(function (button) {
+      button.addEventListener("click", function () {
+        var body = {};
+        var message = button.dataset.confirm;
+        if (button.dataset.control === "power-target") {
+          var input = bar.querySelector("[data-power-input]");
+          var watts = Number(input.value);
+          if (!input.value || !input.checkValidity() || watts <= 0) {
+            input.classList.add("is-invalid");
+            result.className = "small ms-auto text-danger";
+            result.textContent = "Enter a power target between " + input.min + " and " + input.max + " W.";
+            return;
+          }
+          input.classList.remove("is-invalid");
+          body = { power_w: watts };
+          message = message.replace("{watts}", String(watts));
+        }
+        dialog.ask(
+          { text: message, button: button.dataset.confirmButton, buttonClass: button.dataset.confirmClass },
+          function () { send(button, body); }
+        );
+      });
     });
-    node.addEventListener("hidden.bs.modal", function () { closing = false; });
   }
 
   // --- wiring --------------------------------------------------------------------------------------------

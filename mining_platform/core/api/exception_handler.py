@@ -4,7 +4,7 @@ import logging
 from typing import Any
 
 from django.core.exceptions import ValidationError as DjangoValidationError
-from django.http import Http404
+from django.http import Http404, JsonResponse
 from rest_framework import exceptions, status
 from rest_framework.response import Response
 from rest_framework.views import exception_handler
@@ -16,6 +16,11 @@ logger = logging.getLogger(__name__)
 
 def _envelope(code: str, message: str, fields: dict[str, list[str]] | None = None) -> dict[str, object]:
     return {"error": {"code": code, "message": message, "fields": fields or {}}}
+
+
+def domain_error_json(error: DomainError) -> JsonResponse:
+    """The envelope for a plain Django view's JSON endpoint (DRF views get it from the handler below)."""
+    return JsonResponse(_envelope(error.code, error.message, error.fields), status=error.http_status)
 
 
 def _drf_fields(detail: Any) -> dict[str, list[str]]:
